@@ -1,0 +1,5 @@
+import sys
+
+from digitviz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,169 @@
+"""The engine against references: autograd for the gradients, the lesson's own loop for training."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from digitviz import TrainConfig, load_digits, pixel_similarity, train
+from digitviz import lesson
+from digitviz.engine import LOSS_FUNCS, TwoLayer, initial_params, loss_grad, signed_targets
+
+SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
+
+
+def same_records(a, b):
+    """Equal in everything but the wall-clock seconds."""
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        assert [getattr(ra, f) for f in SCALARS] == [getattr(rb, f) for f in SCALARS]
+        for k in ra.params:
+            np.testing.assert_array_equal(ra.params[k], rb.params[k])
+
+
+def test_public_api_imports():
+    import digitviz
+    assert {"load_digits", "TrainConfig", "train"} <= set(digitviz.__all__)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("lr", 0, "lr must be a finite number > 0"), ("lr", -1, "lr must be"), ("lr", float("nan"), "lr must"),
+    ("lr", float("inf"), "lr must"), ("lr", "1", "lr must"),
+    ("epochs", 0, "epochs must be a whole number from 1 to 10,000"), ("epochs", 10_001, "from 1 to 10,000"),
+    ("epochs", 2.5, "epochs must"), ("epochs", True, "epochs must"),
+    ("batch_size", 0, "batch_size must be a whole number >= 1"),
+    ("init_std", -0.1, "init_std must be a finite number >= 0"), ("init_std", float("inf"), "init_std"),
+    ("seed", -1, "seed must"), ("shuffle", "yes", "shuffle must be True or False"),
+    ("loss", "mse", "loss must be one of mnist_loss, first_attempt, bce"),
+    ("model", "cnn", "model must be one of linear, fastai, two_layer"),
+])
+def test_bad_config_names_field_and_range(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        TrainConfig(**{field: value})
+
+
+def test_batch_size_checked_against_training_set(data):
+    config = TrainConfig(batch_size=len(data.train_x) + 1)
+    with pytest.raises(ValueError, match=r"batch_size must be from 1 to 12,396 \(the training set's size\)"):
+        next(train(config, data))
+    assert next(train(dataclasses.replace(config, batch_size=len(data.train_x)), data)).epoch == 1
+
+
+def test_ten_digits_refused_by_binary_models():
+    with pytest.raises(ValueError, match="pair"):
+        next(train(TrainConfig(), load_digits(pair="all")))
+
+
+@pytest.mark.parametrize("loss", LOSS_FUNCS)
+def test_loss_gradient_matches_autograd(loss):
+    torch.manual_seed(1)
+    z = (torch.randn(50, 1) * 3).requires_grad_()
+    y = (torch.rand(50, 1) > 0.5).float()
+    LOSS_FUNCS[loss](z, y).backward()
+    torch.testing.assert_close(loss_grad(loss, z.detach(), y, signed_targets(y, 50)), z.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_signed_targets_divide_by_each_batchs_size():
+    y = torch.tensor([[1.0], [0.0], [1.0], [0.0], [0.0]])
+    expected = torch.tensor([[-1 / 2], [1 / 2], [-1 / 2], [1 / 2], [1.0]])  # batches of 2, 2 and a last one of 1
+    torch.testing.assert_close(signed_targets(y, 2), expected)
+
+
+def test_two_layer_step_matches_autograd(data):
+    params = initial_params(TrainConfig(model="two_layer", seed=3))
+    ref = {k: v.clone().requires_grad_() for k, v in params.items()}
+    xb, yb = data.train_x[:64], data.train_y[:64]
+    h = (xb @ ref["weights"] + ref["bias"]).relu()
+    LOSS_FUNCS["mnist_loss"](h @ ref["out_weights"] + ref["out_bias"], yb).backward()
+    model = TwoLayer(params)
+    model.sgd_step(xb, loss_grad("mnist_loss", model(xb), yb, signed_targets(yb, 64)), lr=0.5)
+    for k in params:
+        torch.testing.assert_close(params[k], ref[k].detach() - 0.5 * ref[k].grad, rtol=1e-5, atol=1e-6)
+
+
+def test_engine_matches_the_lessons_loop(data):
+    """Same start, no shuffle: every epoch the weights, accuracy and loss agree with the notebook's loop."""
+    config = TrainConfig(lr=1.0, epochs=4, batch_size=256, init_std=1.0, seed=42)
+    start = initial_params(config)
+    params = lesson.lesson_params(start["weights"], start["bias"])
+    dl, valid_dl = lesson.lesson_dataloaders(data, config.batch_size)
+    model = lesson.linear1(params)
+    for record in train(config, data):
+        lesson.train_epoch(dl, model, config.lr, params)
+        ours = lesson.linear1((record.state()["weights"], record.state()["bias"]))
+        assert lesson.validate_epoch(valid_dl, ours) == lesson.validate_epoch(valid_dl, model)
+        with torch.no_grad():
+            theirs_loss = LOSS_FUNCS["mnist_loss"](model(data.valid_x), data.valid_y).item()
+        assert abs(record.valid_loss - theirs_loss) < 1e-4
+        np.testing.assert_allclose(record.params["weights"], params[0].detach().numpy(), atol=1e-4)
+
+
+def test_same_seed_same_records(data):
+    config = TrainConfig(epochs=5, shuffle=True, seed=7)
+    same_records(list(train(config, data)), list(train(config, data)))
+
+
+def test_different_seed_different_start(data):
+    a = next(train(TrainConfig(epochs=1, seed=1), data))
+    b = next(train(TrainConfig(epochs=1, seed=2), data))
+    assert not np.array_equal(a.weights, b.weights)
+
+
+def test_resume_equals_one_uninterrupted_run(data):
+    """Stop after 3 epochs, continue for 3: the same records as 6 in a row, shuffle included."""
+    config = TrainConfig(epochs=6, shuffle=True, seed=5, lr=0.5)
+    whole = list(train(config, data))
+    first = list(train(dataclasses.replace(config, epochs=3), data))
+    rest = list(train(dataclasses.replace(config, epochs=3), data, start=first[-1]))
+    same_records(whole, first + rest)
+    assert rest[-1].seconds > first[-1].seconds
+
+
+def test_records_are_frozen(data):
+    record = next(train(TrainConfig(epochs=1), data))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.valid_acc = 1.0
+    with pytest.raises(ValueError):
+        record.params["weights"][0] = 0.0
+    assert record.weights.shape == (28, 28) and isinstance(record.bias, float)
+
+
+def test_default_run_beats_the_mean_image_baseline(data):
+    records = list(train(TrainConfig(epochs=30), data))
+    assert [r.epoch for r in records] == list(range(1, 31))
+    baseline = pixel_similarity(data).l1.overall
+    assert records[-1].valid_acc > baseline + 0.01
+    assert records[-1].valid_loss < records[0].valid_loss
+    assert records[-1].seconds > 0 and not any(r.diverged for r in records)
+
+
+@pytest.mark.parametrize("loss, lr, words", [
+    ("mnist_loss", 1000, "gradient is zero"), ("bce", 1000, "exploded"),
+])
+def test_divergence_is_an_outcome(data, loss, lr, words):
+    records = list(train(TrainConfig(lr=lr, loss=loss, epochs=50), data))
+    assert len(records) < 50
+    assert words in records[-1].diverged and not any(r.diverged for r in records[:-1])
+
+
+def test_first_attempt_loss_runs_off(data):
+    """Without the sigmoid the loss has no floor: the lesson's reason to add one."""
+    records = list(train(TrainConfig(loss="first_attempt", lr=0.01, epochs=100), data))
+    assert records[-1].valid_loss < 0 and "exploded" in records[-1].diverged
+
+
+def test_two_layer_net_learns(data):
+    records = list(train(TrainConfig(model="two_layer", epochs=8), data))
+    assert records[-1].weights.shape == (30, 28, 28)
+    assert records[-1].valid_acc > pixel_similarity(data).l1.overall
+
+
+def test_fastai_learner_matches_scratch_model(data):
+    """fastai's Learner with nn.Linear and SGD does the same arithmetic as the from-scratch loop."""
+    config = TrainConfig(epochs=2, seed=4)
+    scratch = list(train(config, data))
+    library = list(train(dataclasses.replace(config, model="fastai"), data))
+    for a, b in zip(scratch, library, strict=True):
+        assert abs(a.valid_loss - b.valid_loss) < 1e-4 and abs(a.train_loss - b.train_loss) < 1e-4
+        assert abs(a.valid_acc - b.valid_acc) <= 2 / len(data.valid_x)
+        np.testing.assert_allclose(a.weights, b.weights, atol=1e-4)
