@@ -15,7 +15,7 @@ import torch
 
 BUNDLE = Path(__file__).parent / "data" / "mnist.npz"
 # Built by scripts/build_mnist.py from MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0); rebuilding gives these bytes.
-BUNDLE_SHA256 = "ec53f7b8da8e8e70f2a918ce5320e36fb40832fc7dff60e3a14a24cb40d50f4f"
+BUNDLE_SHA256 = "f4d7530799d60fca2fc3a032b4a8610282627451b64bc91134108b20ddc85c95"
 ALL_DIGITS = tuple(range(10))
 
 
@@ -63,16 +63,27 @@ def load_digits(pair=(3, 7), source="bundled"):
 
 
 def _check_digits(pair):
-    digits = ALL_DIGITS if pair == "all" else tuple(pair)
-    if len(digits) not in (2, 10) or len(set(digits)) != len(digits) or not all(d in ALL_DIGITS for d in digits):
+    if isinstance(pair, str) and pair == "all":
+        return ALL_DIGITS
+    try:
+        digits = tuple(pair)
+    except TypeError:
+        digits = ()
+    ok = len(digits) == 2 and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in digits)
+    if not ok or digits[0] == digits[1] or not all(0 <= d <= 9 for d in digits):
         raise ValueError(f"pair must be two different digits 0..9 or 'all', got {pair!r}")
-    return digits
+    return tuple(int(d) for d in digits)
 
 
 def fastai_sample_path(url=None):
     """The lesson's download, cached in fastai's own data folder (~/.fastai/data); needs the network once."""
     from fastai.data.external import URLs, untar_data  # fastai takes seconds to import: only here
-    return Path(untar_data(url or URLs.MNIST_SAMPLE))
+    url = url or URLs.MNIST_SAMPLE
+    try:
+        return Path(untar_data(url))
+    except OSError as e:  # urllib's URLError included: no network, or the server refused
+        raise DataError(f"could not download {url} with fastai's untar_data ({e}); "
+                        "the bundled copy (source='bundled') needs no network") from e
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +129,7 @@ def _folder_images(root, digits):
                         if im.size != (28, 28):  # a user's own images may be any size: show them to the model as MNIST is
                             im = im.resize((28, 28), Image.LANCZOS)
                         imgs.append(np.asarray(im, dtype=np.uint8))
-                except (OSError, UnidentifiedImageError) as e:
+                except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
                     raise DataError(f"{f}: not a readable image ({e})") from e
             out[split, d] = np.stack(imgs)
     return out

@@ -8,8 +8,10 @@ It can be built from any of three public forms of MNIST:
     python scripts/build_mnist.py --idx DIR                # LeCun's four IDX files (.gz or not)
     python scripts/build_mnist.py --png DIR                # fastai URLs.MNIST: training/3/*.png, testing/3/*.png
 
-The output is byte-for-byte reproducible (fixed zip timestamps), so anyone can rebuild it from a
-public source and check its SHA-256 against `digitviz.data.BUNDLE_SHA256`.
+The output is byte-for-byte reproducible (fixed zip timestamps and attributes), so anyone can rebuild it
+from a public source and check its SHA-256 against `digitviz.data.BUNDLE_SHA256`. The compressed bytes
+depend on the zlib build: the standard zlib (1.2.13 here) reproduces it; a variant such as zlib-ng writes
+the same arrays in different bytes.
 """
 import argparse
 import gzip
@@ -89,6 +91,7 @@ def write_bundle(arrays, out=OUT):
             np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
             info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system, info.external_attr = 3, 0o644 << 16  # as on Unix, whichever system builds it
             zf.writestr(info, buf.getvalue(), compresslevel=9)
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
@@ -99,8 +102,8 @@ def check(arrays):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
             raise ValueError(f"{split}: expected (n, 28, 28) uint8 images with n labels, got {x.shape} {x.dtype}")
-        if y.max() > 9:
-            raise ValueError(f"{split}: labels must be digits 0..9")
+        if y.dtype != np.uint8 or y.ndim != 1 or len(y) == 0 or y.max() > 9:
+            raise ValueError(f"{split}: labels must be a non-empty 1-d uint8 array of digits 0..9")
 
 
 def main(argv=None):
