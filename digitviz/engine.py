@@ -91,9 +91,7 @@ class EpochRecord:
 
     @property
     def weights(self):
-        """The weight map: (28, 28) for a linear model, (hidden, 28, 28) for the two-layer net's first layer."""
-        w = self.params["weights"]  # (784, k)
-        return w[:, 0].reshape(28, 28) if w.shape[1] == 1 else w.T.reshape(-1, 28, 28)
+        return weight_map(self.params)
 
     @property
     def bias(self):
@@ -107,6 +105,12 @@ class EpochRecord:
     def as_row(self):
         """The scalar fields, for a CSV or a table."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "params"}
+
+
+def weight_map(params):
+    """The weights as images: (28, 28) for a linear model, (hidden, 28, 28) for the two-layer net's first layer."""
+    w = np.asarray(params["weights"])  # (784, k)
+    return w[:, 0].reshape(28, 28) if w.shape[1] == 1 else w.T.reshape(-1, 28, 28)
 
 
 def mnist_loss(predictions, targets):

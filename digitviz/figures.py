@@ -1,0 +1,108 @@
+"""Pure figure builders: records and arrays in, Plotly figures out. Nothing here trains or touches Streamlit."""
+import numpy as np
+import plotly.graph_objects as go
+
+# ColorBrewer's RdBu is safe for the common forms of colour blindness; reversed so that blue (positive)
+# means "pushes towards the first digit" and red "towards the second", centred on white at zero.
+DIVERGING = "RdBu"
+FONT = dict(size=16)  # readable from the back of a classroom
+BASELINE_DASH = "dash"
+
+
+def _layout(fig, title, xaxis, yaxis, **kw):
+    fig.update_layout(title=dict(text=title), font=FONT, margin=dict(l=60, r=20, t=50, b=50),
+                      hovermode="x unified", legend=dict(orientation="h", y=-0.2), **kw)
+    fig.update_xaxes(title_text=xaxis)
+    fig.update_yaxes(title_text=yaxis)
+    return fig
+
+
+def _curve(records, field, name, color, dash=None):
+    return go.Scatter(x=[r.epoch for r in records], y=[getattr(r, field) for r in records], name=name,
+                      mode="lines+markers" if len(records) < 40 else "lines",
+                      line=dict(color=color, dash=dash), hovertemplate="%{y:.4f}")
+
+
+def accuracy_figure(records, baseline=None, epochs=None):
+    """Validation and training accuracy per epoch, with the mean-image baseline as a dashed line."""
+    fig = go.Figure([_curve(records, "valid_acc", "validation accuracy", "#1f77b4"),
+                     _curve(records, "train_acc", "training accuracy", "#ff7f0e", dash="dot")])
+    if baseline is not None:
+        fig.add_hline(y=baseline, line=dict(dash=BASELINE_DASH, color="#7f7f7f", width=2),
+                      annotation_text=f"mean-image baseline {baseline:.1%}", annotation_position="bottom right")
+    fig.update_yaxes(tickformat=".0%", range=_accuracy_range(records, baseline))
+    fig.update_xaxes(range=[0.5, max(epochs or 1, records[-1].epoch if records else 1) + 0.5])
+    return _layout(fig, "Accuracy", "epoch", "accuracy")
+
+
+def _accuracy_range(records, baseline):
+    """Zoom in on where the action is, but always show the baseline and 100%."""
+    values = [r.valid_acc for r in records] + [r.train_acc for r in records] + ([baseline] if baseline else [])
+    low = min(values, default=0.5)
+    return [max(0.0, min(low, 0.9) - 0.02), 1.005]
+
+
+def loss_figure(records, epochs=None):
+    """Training and validation loss per epoch."""
+    fig = go.Figure([_curve(records, "valid_loss", "validation loss", "#1f77b4"),
+                     _curve(records, "train_loss", "training loss", "#ff7f0e", dash="dot")])
+    fig.update_xaxes(range=[0.5, max(epochs or 1, records[-1].epoch if records else 1) + 0.5])
+    return _layout(fig, "Loss", "epoch", "loss")
+
+
+def _symmetric_range(a):
+    """Colour limits symmetric about zero so that white always means 'no effect'."""
+    finite = np.abs(a[np.isfinite(a)])
+    limit = float(finite.max()) if finite.size else 1.0
+    return limit if limit > 0 else 1.0
+
+
+def weight_map_figure(weights, digits=(3, 7), title="Weights"):
+    """A (28, 28) weight map, or (h, 28, 28) hidden units tiled in a grid, coloured about zero."""
+    weights = np.asarray(weights)
+    image = tile(weights) if weights.ndim == 3 else weights
+    limit = _symmetric_range(image)
+    first, second = digits
+    fig = go.Figure(go.Heatmap(
+        z=image, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
+        colorbar=dict(title=dict(text="weight"), tickvals=[-limit, 0, limit],
+                      ticktext=[f"→ {second}", "0", f"→ {first}"]),
+        hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=dict(text=title), font=FONT, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def tile(maps, columns=None, gap=1):
+    """(h, 28, 28) maps -> one image, in a grid with NaN gaps (drawn blank) between them."""
+    h = len(maps)
+    columns = columns or int(np.ceil(np.sqrt(h * 1.5)))
+    rows = int(np.ceil(h / columns))
+    out = np.full((rows * (28 + gap) - gap, columns * (28 + gap) - gap), np.nan, dtype=np.float32)
+    for i, m in enumerate(maps):
+        r, c = divmod(i, columns)
+        out[r * (28 + gap):r * (28 + gap) + 28, c * (28 + gap):c * (28 + gap) + 28] = m
+    return out
+
+
+def mean_images_figure(mean3, mean7, digits=(3, 7)):
+    """The two mean images in grey, and their difference in the weight map's colours."""
+    from plotly.subplots import make_subplots
+    first, second = digits
+    mean3, mean7 = np.asarray(mean3), np.asarray(mean7)
+    diff = mean3 - mean7
+    limit = _symmetric_range(diff)
+    fig = make_subplots(1, 3, subplot_titles=(f"mean {first}", f"mean {second}", f"mean {first} − mean {second}"),
+                        horizontal_spacing=0.04)
+    for col, img in ((1, mean3), (2, mean7)):
+        fig.add_trace(go.Heatmap(z=img, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                                 hovertemplate="%{z:.2f}<extra></extra>"), 1, col)
+    fig.add_trace(go.Heatmap(z=diff, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit, showscale=False,
+                             hovertemplate="%{z:.2f}<extra></extra>"), 1, 3)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    for i in (1, 2, 3):
+        fig.update_yaxes(scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    fig.update_layout(font=FONT, margin=dict(l=10, r=10, t=40, b=10), height=260)
+    return fig

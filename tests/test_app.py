@@ -1,0 +1,143 @@
+"""The page's logic through Streamlit's AppTest, which runs the real script headless."""
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+
+@pytest.fixture
+def at():
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    return at
+
+
+def charts(at):
+    """Every Plotly chart on the page as its spec, by title (the baseline's images have none)."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {s["layout"].get("title", {}).get("text", "mean images"): s for s in specs}
+
+
+def press(at, key):
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def short_run(at, epochs=4, **settings):
+    at.slider(key="epochs").set_value(epochs)
+    for key, value in settings.items():
+        widget = at.select_slider(key=key) if key in ("lr", "batch_size") else at.selectbox(key=key)
+        widget.set_value(value)
+    return press(at, "train")
+
+
+def test_settings_show_the_lessons_defaults(at):
+    assert at.select_slider(key="lr").value == 1.0
+    assert at.slider(key="epochs").value == 30
+    assert at.select_slider(key="batch_size").value == 256
+    assert at.slider(key="init_std").value == 1.0
+    assert at.number_input(key="seed").value == 0 and at.toggle(key="shuffle").value is False
+    assert at.selectbox(key="loss").value == "mnist_loss" and at.selectbox(key="model").value == "linear"
+    assert (at.selectbox(key="digit_a").value, at.selectbox(key="digit_b").value) == (3, 7)
+    assert all(w.help for w in [at.select_slider(key="lr"), at.slider(key="epochs"), at.slider(key="init_std")])
+    assert "press **Train**" in at.info[0].value and not at.error
+
+
+def test_training_fills_the_records_and_draws_the_charts(at):
+    short_run(at, epochs=4)
+    run = at.session_state.run
+    assert [r.epoch for r in run.records] == [1, 2, 3, 4] and run.status == "done"
+    figs = charts(at)
+    accuracy = figs["Accuracy"]
+    assert accuracy["data"][0]["name"] == "validation accuracy"
+    assert accuracy["data"][0]["y"] == [r.valid_acc for r in run.records]
+    assert accuracy["layout"]["shapes"][0]["y0"] == pytest.approx(0.9514, abs=1e-4)
+    assert [t["name"] for t in figs["Loss"]["data"]] == ["validation loss", "training loss"]
+    heat = figs["Weights after epoch 4"]["data"][0]
+    assert heat["type"] == "heatmap" and heat["zmid"] == 0
+    assert at.metric[0].value == f"{run.records[-1].valid_acc:.2%}" and "vs mean-image baseline" in at.metric[0].delta
+    assert "epoch 4 of 4" in at.get("progress")[0].proto.text
+
+
+def test_touching_a_widget_keeps_a_finished_run(at):
+    short_run(at, epochs=3)
+    at.slider(key="init_std").set_value(2.0).run()
+    assert len(at.session_state.run.records) == 3 and "Weights after epoch 3" in charts(at)
+
+
+def test_step_adds_one_epoch_and_resume_continues(at):
+    short_run(at, epochs=3)
+    press(at, "step")
+    assert [r.epoch for r in at.session_state.run.records] == [1, 2, 3, 4]
+    at.select_slider(key="lr").set_value(0.1)
+    press(at, "resume")
+    run = at.session_state.run
+    assert run.records[-1].epoch == 7 and run.status == "done"
+    assert run.records[-1].epoch == len(run.records)
+
+
+def test_an_interrupted_run_is_paused_and_keeps_its_epochs(at):
+    """Pressing Stop reruns the script mid-run: the records trained so far stay, the run is paused."""
+    short_run(at, epochs=3)
+    at.session_state.run.status = "running"  # as a run looks when a click interrupts its loop
+    press(at, "stop")
+    run = at.session_state.run
+    assert run.status == "paused" and len(run.records) == 3
+    assert "paused" in at.markdown[1].value or any("paused" in m.value for m in at.markdown)
+    press(at, "step")
+    assert len(at.session_state.run.records) == 4
+
+
+def test_reset_clears_the_run(at):
+    short_run(at, epochs=2)
+    press(at, "reset")
+    assert "run" not in at.session_state and "Accuracy" not in charts(at)
+
+
+def test_step_without_a_run_says_what_to_do(at):
+    press(at, "step")
+    assert any("Press **Train** first" in i.value for i in at.info)
+
+
+def test_diverging_learning_rate_shows_the_note_not_a_traceback(at):
+    short_run(at, epochs=20, lr=1000.0)
+    assert at.session_state.run.status == "diverged"
+    (note,) = at.error
+    assert "diverged at epoch 2" in note.value and "try 100" in note.value and "lesson's 1" in note.value
+    assert not at.exception
+
+
+def test_replay_shows_an_earlier_epoch(at):
+    short_run(at, epochs=5)
+    (replay,) = [s for s in at.slider if s.label.startswith("Replay")]
+    replay.set_value(2).run()
+    figs = charts(at)
+    assert "Weights after epoch 2" in figs and len(figs["Accuracy"]["data"][0]["x"]) == 2
+
+
+def test_learned_change_hides_the_starting_noise(at):
+    short_run(at, epochs=2)
+    at.toggle(key="learned").set_value(True).run()
+    assert "Change in the weights after epoch 2" in charts(at)
+
+
+def test_two_layer_net_shows_its_hidden_units(at):
+    short_run(at, epochs=2, model="two_layer")
+    assert "Weights after epoch 2 (hidden units)" in charts(at)
+
+
+def test_another_pair_of_digits(at):
+    at.selectbox(key="digit_a").set_value(1)
+    at.selectbox(key="digit_b").set_value(8)
+    short_run(at, epochs=2)
+    assert "1s from 8s" in at.title[0].value
+    assert charts(at)["Weights after epoch 2"]["data"][0]["colorbar"]["ticktext"] == ["→ 8", "0", "→ 1"]
+
+
+def test_same_digit_twice_is_corrected_with_a_note(at):
+    at.selectbox(key="digit_b").set_value(3).run()
+    assert any("two different digits" in w.value for w in at.warning) and not at.exception
