@@ -4,15 +4,19 @@ The page only wires widgets to the engine (`digitviz.engine.train`) and to the p
 (`digitviz.figures`); each browser session keeps its own runs in `st.session_state`.
 """
 import dataclasses
+import hashlib
 import math
 import time
 
 import streamlit as st
 import torch
+from streamlit_drawable_canvas import st_canvas
 
 from digitviz import TrainConfig, load_digits, pixel_similarity, train
 from digitviz.engine import LOSSES, MODELS, initial_params, weight_map
-from digitviz.figures import accuracy_figure, loss_figure, mean_images_figure, weight_map_figure
+from digitviz.classify import classify
+from digitviz.figures import accuracy_figure, digit_figure, loss_figure, mean_images_figure, weight_map_figure
+from digitviz.preprocess import CANVAS_EMPTY, ImageError, prepare_drawing, prepare_upload
 
 REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
 LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0]
@@ -61,6 +65,7 @@ def main():
     elif action in ("step", "resume") and run is None:
         st.info("Press **Train** first: there is no run to continue yet.")
     show_run(run, view, baseline if run is None or run.pair == pair else lesson_data(run.pair)[1])
+    classify_ui(run, pair, baseline)
 
 
 def settings_ui():
@@ -221,6 +226,79 @@ def summary_ui(run, last, baseline):
         st.error(f"**The run diverged at epoch {last.epoch}**: {last.diverged}. The learning rate "
                  f"({run.config.lr:g}) is too high for this model: try {suggested_lr(run.config.lr):g} "
                  "(a tenth of it) or the lesson's 1, then press **Train**.")
+
+
+def classify_ui(run, pair, baseline):
+    """Draw or upload a digit; show what the model sees, its verdict, and which strokes drove it."""
+    st.divider()
+    st.header("Classify your own digit")
+    params, whose = classifier(run, pair)
+    draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
+    with draw_tab:
+        canvas = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=280,
+                           width=280, drawing_mode="freedraw", return_image_data=True, key="canvas")
+        st.caption(f"Draw a {pair[0]} or a {pair[1]} with the mouse or a finger; the bin icon above clears it.")
+    with upload_tab:
+        upload = st.file_uploader("An image of one digit: a photo of ink on paper works too",
+                                  type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="upload")
+    source = latest_input(canvas, upload)
+    with st.container(key="verdict"):
+        try:
+            original, image = prepared_input(source, canvas, upload)
+        except ImageError as e:
+            (st.info if str(e) == CANVAS_EMPTY else st.error)(str(e))
+            return
+        verdict_ui(classify(params, image, pair, baseline.mean3, baseline.mean7), original, image, pair, whose)
+
+
+def classifier(run, pair):
+    """The session's trained model when there is one for this pair, else a default one trained once per server."""
+    if run is not None and run.records and run.pair == pair and not run.last.diverged:
+        return run.last.params, f"the model you trained ({run.last.epoch} epochs)"
+    return default_model(pair).params, "a default model (30 epochs at the lesson's settings); press **Train** for yours"
+
+
+@st.cache_resource(show_spinner="Training a default model…")
+def default_model(pair):
+    """The lesson's model after 30 epochs, so that classifying works before anyone presses Train."""
+    *_, last = train(TrainConfig(), lesson_data(pair)[0])
+    return last
+
+
+def latest_input(canvas, upload):
+    """'draw' or 'upload': whichever changed most recently, so the verdict follows what the student just did."""
+    now = {"draw": hashlib.sha1(canvas.image_bytes or b"").hexdigest(), "upload": upload.file_id if upload else None}
+    seen = st.session_state.setdefault("seen_inputs", dict(now))
+    changed = [k for k in now if now[k] != seen.get(k)]
+    if changed:
+        st.session_state.latest_input = "upload" if "upload" in changed and upload else "draw"
+    st.session_state.seen_inputs = now
+    return st.session_state.get("latest_input", "upload" if upload else "draw")
+
+
+def prepared_input(source, canvas, upload):
+    """(what to show as the original, the 28x28 image the model sees); ImageError for anything unusable."""
+    if source == "upload":
+        return prepare_upload(upload.getvalue())
+    if canvas.image_data is None:
+        raise ImageError(CANVAS_EMPTY)
+    return None, prepare_drawing(canvas.image_data)
+
+
+def verdict_ui(verdict, original, image, pair, whose):
+    first, second = pair
+    st.markdown(f"### The model says **{verdict.digit}** ({verdict.confidence:.1%} sure)")
+    st.markdown(f"The mean-image baseline says **{verdict.baseline_digit}**. Using {whose}.")
+    cols = st.columns(3 if original is not None else 2)
+    if original is not None:
+        cols[0].image(original, caption="your image", width="stretch")
+    cols[-2].plotly_chart(digit_figure(image), key="seen", **CHART)
+    cols[-1].plotly_chart(weight_map_figure(verdict.contributions, pair, "Which pixels pushed where",
+                                            scale_title="weight × pixel"), key="contributions", **CHART)
+    st.markdown(f"Score = pixels' contributions (**{verdict.contributions.sum():+.2f}**) + bias "
+                f"(**{verdict.bias:+.2f}**) = **{verdict.score:+.2f}**. A score above 0 means {first}: "
+                f"sigmoid(score) = {verdict.probability:.3f} is the model's probability of a {first}. "
+                f"Blue strokes pushed towards {first}, red towards {second}.")
 
 
 def suggested_lr(lr):

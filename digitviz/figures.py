@@ -57,7 +57,7 @@ def _symmetric_range(a):
     return limit if limit > 0 else 1.0
 
 
-def weight_map_figure(weights, digits=(3, 7), title="Weights"):
+def weight_map_figure(weights, digits=(3, 7), title="Weights", scale_title="weight"):
     """A (28, 28) weight map, or (h, 28, 28) hidden units tiled in a grid, coloured about zero."""
     weights = np.asarray(weights)
     image = tile(weights) if weights.ndim == 3 else weights
@@ -65,9 +65,14 @@ def weight_map_figure(weights, digits=(3, 7), title="Weights"):
     first, second = digits
     fig = go.Figure(go.Heatmap(
         z=image, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        colorbar=dict(title=dict(text="weight"), tickvals=[-limit, 0, limit],
+        colorbar=dict(title=dict(text=scale_title), tickvals=[-limit, 0, limit],
                       ticktext=[f"→ {second}", "0", f"→ {first}"]),
         hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+    return _image_layout(fig, title)
+
+
+def _image_layout(fig, title):
+    """Square pixels, row 0 at the top, no ticks: an image, not a chart."""
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(title=dict(text=title), font=FONT, margin=dict(l=10, r=10, t=50, b=10))
@@ -106,3 +111,10 @@ def mean_images_figure(mean3, mean7, digits=(3, 7)):
         fig.update_yaxes(scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
     fig.update_layout(font=FONT, margin=dict(l=10, r=10, t=40, b=10), height=260)
     return fig
+
+
+def digit_figure(image, title="What the model sees"):
+    """A (28, 28) image in 0..1, white ink on black as MNIST's digits are."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(image), colorscale="gray", zmin=0, zmax=1, showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
+    return _image_layout(fig, title)
