@@ -44,28 +44,34 @@ def main():
     torch.set_num_threads(1)
     action = controls_ui()
     config, pair = settings_ui()
-    data, baseline = lesson_data(pair)
+    baseline = lesson_data(pair)[1]
     run = current_run()
     if action == "reset":
         st.session_state.pop("run", None)
         run = None
-    st.title("Watch a model learn to tell 3s from 7s" if pair == (3, 7) else f"Watch a model learn {pair[0]}s from {pair[1]}s")
-    st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, "
-               "against the lesson's first idea, comparing each digit with the average 3 and the average 7.")
+    st.title(f"Watch a model learn to tell {pair[0]}s from {pair[1]}s")
+    st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, against the lesson's "
+               f"first idea, comparing each digit with the average {pair[0]} and the average {pair[1]}.")
     view = dashboard_ui(pair, baseline)
     if action == "train":
-        run = Run(config, pair)
-        st.session_state.run = run
-        train_live(run, config, data, baseline, view)
-    elif action in ("step", "resume") and run is not None and run.status != "diverged":
+        run = st.session_state.run = Run(config, pair)
+        train_live(run, config, view)
+    elif action in ("step", "resume"):
+        continue_run(run, action, config, view)
+    show_run(run, view)
+    classify_ui(run, pair, baseline)
+
+
+def continue_run(run, action, config, view):
+    """Step (one epoch) or Resume (up to the epochs setting) from the last record, at the current learning rate."""
+    if run is None:
+        st.info("Press **Train** first: there is no run to continue yet.")
+    elif run.status == "diverged":
+        st.info("This run diverged, so there is nothing to continue: lower the learning rate and press **Train**.")
+    else:
         more = 1 if action == "step" else remaining_epochs(run, config)
         run.status = "running"
-        train_live(run, dataclasses.replace(run.config, lr=config.lr, epochs=more), lesson_data(run.pair)[0],
-                   lesson_data(run.pair)[1], view)
-    elif action in ("step", "resume") and run is None:
-        st.info("Press **Train** first: there is no run to continue yet.")
-    show_run(run, view, baseline if run is None or run.pair == pair else lesson_data(run.pair)[1])
-    classify_ui(run, pair, baseline)
+        train_live(run, dataclasses.replace(run.config, lr=config.lr, epochs=more), view)
 
 
 def settings_ui():
@@ -158,8 +164,9 @@ def dashboard_ui(pair, baseline):
     return view
 
 
-def train_live(run, config, data, baseline, view):
+def train_live(run, config, view):
     """Run the engine, appending every record to the session's run and redrawing at most every REDRAW_SECONDS."""
+    data, baseline = lesson_data(run.pair)
     target = (run.last.epoch if run.last else 0) + config.epochs
     last_draw = 0.0
     for record in train(config, data, start=run.last):
@@ -170,11 +177,12 @@ def train_live(run, config, data, baseline, view):
     run.status = "diverged" if run.last.diverged else "done"
 
 
-def show_run(run, view, baseline):
+def show_run(run, view):
     """The run as it stands, with an epoch slider to replay it once it is not training."""
     if run is None or not run.records:
         view["status"].info("Set the learning rate and epochs in the sidebar, then press **Train**.")
         return
+    baseline = lesson_data(run.pair)[1]
     upto = len(run.records)
     if len(run.records) > 1:
         # keyed by the run and its length so that the slider jumps to the newest epoch whenever the run grows

@@ -141,3 +141,10 @@ def test_another_pair_of_digits(at):
 def test_same_digit_twice_is_corrected_with_a_note(at):
     at.selectbox(key="digit_b").set_value(3).run()
     assert any("two different digits" in w.value for w in at.warning) and not at.exception
+
+
+def test_a_diverged_run_cannot_be_continued(at):
+    short_run(at, epochs=5, lr=1000.0)
+    press(at, "resume")
+    assert any("This run diverged" in i.value for i in at.info)
+    assert len(at.session_state.run.records) == 2
