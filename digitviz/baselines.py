@@ -1,14 +1,25 @@
-"""The lesson's first idea: call a digit a 3 if it looks more like the average 3 than the average 7."""
+"""The lesson's first idea: call a digit a 3 if it looks more like the average 3 than the average 7.
+
+The same idea works for any number of digits: call an image whichever digit's mean image is nearest.
+"""
 from dataclasses import dataclass
 
 import torch
 
 
+def digit_index(data, split="valid"):
+    """(n,) position in data.digits of each image's true digit: 0 for the pair's first digit (targets of 1)."""
+    y = getattr(data, f"{split}_y")
+    if data.is_pair:
+        return (y.view(-1) != 1).long()
+    return torch.searchsorted(torch.tensor(data.digits), y)
+
+
 def mean_images(data):
-    """(mean3, mean7): the average training image of each digit of the pair, (28, 28) each."""
+    """(k, 28, 28): the average training image of each digit, in data.digits order (mean3, mean7 for the lesson)."""
     x = data.train_x.view(-1, 28, 28)
-    first = data.train_y.view(-1) == 1
-    return x[first].mean(0), x[~first].mean(0)
+    which = digit_index(data, "train")
+    return torch.stack([x[which == i].mean(0) for i in range(len(data.digits))])
 
 
 def mnist_distance(a, b, norm="l1"):
@@ -21,23 +32,10 @@ def mnist_distance(a, b, norm="l1"):
     raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
 
 
-@dataclass(frozen=True)
-class BaselineAccuracy:
-    """Validation accuracy of the pixel-similarity baseline under one norm."""
-    norm: str
-    first: float  # accuracy on the pair's first digit (the 3s)
-    second: float  # and on its second (the 7s)
-    overall: float  # over the whole validation set
-
-
-@dataclass(frozen=True, eq=False)
-class Baseline:
-    """Both mean images and the baseline's accuracy under L1 (the lesson's) and L2."""
-    digits: tuple
-    mean3: torch.Tensor  # (28, 28); named as in the lesson, whichever pair is loaded
-    mean7: torch.Tensor
-    l1: BaselineAccuracy
-    l2: BaselineAccuracy
+def nearest_mean(x, means, norm="l1"):
+    """(n, 784) images -> (n,) index of the closest mean image; one mean at a time keeps memory at (n,)."""
+    x = x.view(-1, 28, 28)
+    return torch.stack([mnist_distance(x, m, norm) for m in means], dim=1).argmin(1)
 
 
 def is_first(x, mean3, mean7, norm="l1"):
@@ -46,18 +44,54 @@ def is_first(x, mean3, mean7, norm="l1"):
     return mnist_distance(x, mean3, norm) < mnist_distance(x, mean7, norm)
 
 
-def baseline_accuracy(data, mean3, mean7, norm="l1"):
-    """Accuracy of is_first on the validation set, per digit and overall."""
-    says_first = is_first(data.valid_x, mean3, mean7, norm)
-    truth = data.valid_y.view(-1) == 1
-    correct = (says_first == truth).float()
-    return BaselineAccuracy(norm, correct[truth].mean().item(), correct[~truth].mean().item(), correct.mean().item())
+@dataclass(frozen=True)
+class BaselineAccuracy:
+    """Validation accuracy of the nearest-mean baseline under one norm."""
+    norm: str
+    per_digit: dict  # digit -> accuracy on that digit's validation images
+    overall: float  # over the whole validation set
+
+    @property
+    def first(self):
+        """Accuracy on the pair's first digit (the lesson's 3s)."""
+        return next(iter(self.per_digit.values()))
+
+    @property
+    def second(self):
+        return list(self.per_digit.values())[1]
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """The mean images and the baseline's accuracy under L1 (the lesson's) and L2."""
+    digits: tuple
+    means: torch.Tensor  # (k, 28, 28), in digits order
+    l1: BaselineAccuracy
+    l2: BaselineAccuracy
+
+    @property
+    def mean3(self):
+        """The pair's first mean image, named as in the lesson whichever pair is loaded."""
+        return self.means[0]
+
+    @property
+    def mean7(self):
+        return self.means[1]
+
+
+def baseline_accuracy(data, means, norm="l1"):
+    """Accuracy of the nearest mean image on the validation set, per digit and overall."""
+    truth = digit_index(data)
+    if len(means) == 2:  # the lesson's strict '<': a tie goes to the second digit
+        guess = (~is_first(data.valid_x, means[0], means[1], norm)).long()
+    else:
+        guess = nearest_mean(data.valid_x, means, norm)
+    correct = (guess == truth).float()
+    per_digit = {d: correct[truth == i].mean().item() for i, d in enumerate(data.digits)}
+    return BaselineAccuracy(norm, per_digit, correct.mean().item())
 
 
 def pixel_similarity(data):
-    """The lesson's baseline for a pair of digits: mean images and their accuracy."""
-    if not data.is_pair:
-        raise ValueError("the mean-image baseline compares two digits; load a pair")
-    mean3, mean7 = mean_images(data)
-    return Baseline(data.digits, mean3, mean7,
-                    baseline_accuracy(data, mean3, mean7, "l1"), baseline_accuracy(data, mean3, mean7, "l2"))
+    """The lesson's baseline: mean images and their accuracy, for a pair or for all ten digits."""
+    means = mean_images(data)
+    return Baseline(data.digits, means, baseline_accuracy(data, means, "l1"), baseline_accuracy(data, means, "l2"))

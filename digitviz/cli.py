@@ -33,6 +33,8 @@ def parser():
     t.add_argument("--save", help="write the final parameters and the settings to this .npz file")
     for cmd in (t, sub.add_parser("baseline", help="print the mean-image baseline's accuracy")):
         cmd.add_argument("--pair", type=int, nargs=2, default=(3, 7), metavar=("A", "B"), help="digits (default 3 7)")
+        cmd.add_argument("--all-digits", action="store_true",
+                         help="all ten digits (train with --model softmax --loss cross_entropy --shuffle)")
         cmd.add_argument("--source", default="bundled", help="bundled (default), fastai (downloads), or a folder path")
     return p
 
@@ -40,7 +42,7 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
-        data = load_digits(tuple(args.pair), args.source)
+        data = load_digits("all" if args.all_digits else tuple(args.pair), args.source)
         if args.command == "baseline":
             return print_baseline(data)
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
@@ -56,10 +58,10 @@ def main(argv=None):
 
 def print_baseline(data):
     b = pixel_similarity(data)
-    a, z = data.digits
-    print(f"Mean-image baseline on {len(data.valid_x):,} validation images ({a}s vs {z}s):")
+    print(f"Mean-image baseline on {len(data.valid_x):,} validation images ({'s vs '.join(map(str, data.digits))}s):")
     for acc in (b.l1, b.l2):
-        print(f"  {acc.norm.upper()} distance: {a}s {acc.first:.4f}  {z}s {acc.second:.4f}  overall {acc.overall:.4f}")
+        per_digit = "  ".join(f"{d}s {a:.4f}" for d, a in acc.per_digit.items())
+        print(f"  {acc.norm.upper()} distance: {per_digit}  overall {acc.overall:.4f}")
     return 0
 
 

@@ -19,12 +19,15 @@ LOSSES = {
     "mnist_loss": "the lesson's loss: distance from the target after a sigmoid",
     "first_attempt": "the lesson's first attempt: the same distance without a sigmoid (unbounded below)",
     "bce": "binary cross-entropy, the loss fastai would pick",
+    "cross_entropy": "softmax cross-entropy over ten digits (the softmax model's loss)",
 }
 MODELS = {
     "linear": "the lesson's linear model from scratch: xb@weights + bias, manual SGD step",
     "fastai": "the same linear model through fastai's Learner (nn.Linear, SGD, the lesson's loss)",
     "two_layer": "the book's next step: Linear-ReLU-Linear with 30 hidden units",
+    "softmax": "all ten digits: ten linear models side by side, one weight map per digit, softmax on top",
 }
+TEN_DIGITS = ("softmax", "cross_entropy")  # the model and the loss that go with all ten digits, and only with them
 MAX_EPOCHS = 10_000
 HIDDEN = 30  # the book's simple_net: nn.Linear(28*28, 30), nn.ReLU(), nn.Linear(30, 1)
 # A model that knows nothing scores 0.5 (mnist_loss) or 0.69 (bce); a loss this far from 0 has blown up.
@@ -54,14 +57,23 @@ class TrainConfig:
         for name, choices in (("loss", LOSSES), ("model", MODELS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        if (self.model == "softmax") != (self.loss == "cross_entropy"):
+            raise ValueError("model 'softmax' and loss 'cross_entropy' go together: "
+                             "the ten-digit model needs that loss, and the two-digit models can't use it")
+
+    @property
+    def ten_digits(self):
+        return self.model == "softmax"
 
     def check_data(self, data):
         """The one rule that depends on the data: a batch can't be bigger than the training set."""
         if self.batch_size > len(data.train_x):
             raise ValueError(f"batch_size must be from 1 to {len(data.train_x):,} (the training set's size), "
                              f"got {self.batch_size:,}")
-        if not data.is_pair:
-            raise ValueError("these models tell two digits apart; load a pair of digits")
+        if self.ten_digits and data.is_pair:
+            raise ValueError("the softmax model tells all ten digits apart; load them with pair='all'")
+        if not self.ten_digits and not data.is_pair:
+            raise ValueError("this model tells two digits apart; load a pair of digits, or use model='softmax'")
 
 
 def _check_number(name, value, lo, rule, lo_open=False):
@@ -138,17 +150,27 @@ def signed_targets(y, batch_size):
     return (1 - 2 * y) / sizes  # -1/n where the target is 1: pushing z up lowers the loss there
 
 
+def cross_entropy_loss(predictions, targets):
+    """-log of the softmax probability given to the right digit; predictions (n, 10), targets (n,) digits."""
+    return torch.nn.functional.cross_entropy(predictions, targets)
+
+
 def loss_grad(name, z, y, signed):
-    """d(loss)/dz for a batch of logits z (n, 1): the closed forms of the three losses above."""
+    """d(loss)/dz for a batch of logits z (n, 1), or (n, 10): the closed forms of the losses above."""
     if name == "mnist_loss":
         p = z.sigmoid()
         return p.mul(1 - p).mul_(signed)
     if name == "first_attempt":
         return signed
-    return (z.sigmoid() - y).div_(len(z))
+    if name == "bce":
+        return (z.sigmoid() - y).div_(len(z))
+    p = z.softmax(1)
+    p[torch.arange(len(z)), y] -= 1  # softmax minus the one-hot target
+    return p.div_(len(z))
 
 
-LOSS_FUNCS = {"mnist_loss": mnist_loss, "first_attempt": first_attempt_loss, "bce": bce_loss}
+LOSS_FUNCS = {"mnist_loss": mnist_loss, "first_attempt": first_attempt_loss, "bce": bce_loss,
+              "cross_entropy": cross_entropy_loss}
 
 
 def batch_accuracy(xb, yb):
@@ -158,26 +180,32 @@ def batch_accuracy(xb, yb):
     return correct.float().mean()
 
 
+def accuracy(z, y):
+    """batch_accuracy for one output; for ten, the digit with the largest output is the prediction."""
+    return batch_accuracy(z, y) if z.shape[1] == 1 else (z.argmax(1) == y).float().mean()
+
+
 def init_params(size, std=1.0, generator=None):
     """The lesson's init_params, with an explicit generator so a seed fixes the result."""
     return torch.randn(size, generator=generator) * std
 
 
 class Linear:
-    """The lesson's linear1: xb@weights + bias, with its SGD step written out."""
+    """The lesson's linear1: xb@weights + bias, with its SGD step written out; k outputs for k digits' scores."""
 
     def __init__(self, params):
-        self.params = params  # {"weights": (784, 1), "bias": (1,)}
+        self.params = params  # {"weights": (784, k), "bias": (k,)}; k = 1 for the lesson
 
     @staticmethod
-    def init(std, generator):
-        return {"weights": init_params((28 * 28, 1), std, generator), "bias": init_params(1, std, generator)}
+    def init(std, generator, outputs=1):
+        return {"weights": init_params((28 * 28, outputs), std, generator),
+                "bias": init_params(outputs, std, generator)}
 
     def __call__(self, xb, out=None):
-        return torch.addmm(self.params["bias"], xb, self.params["weights"], out=out)  # (n, 784) -> (n, 1)
+        return torch.addmm(self.params["bias"], xb, self.params["weights"], out=out)  # (n, 784) -> (n, k)
 
     def sgd_step(self, xb, dz, lr):
-        self.params["weights"].addmm_(xb.T, dz, alpha=-lr)  # w -= lr * (784, n) @ (n, 1), in one call
+        self.params["weights"].addmm_(xb.T, dz, alpha=-lr)  # w -= lr * (784, n) @ (n, k), in one call
         self.params["bias"].sub_(dz.sum(0), alpha=lr)
 
 
@@ -210,14 +238,15 @@ class TwoLayer:
         p["bias"].sub_(dh.sum(0), alpha=lr)
 
 
-SCRATCH_MODELS = {"linear": Linear, "two_layer": TwoLayer}
+SCRATCH_MODELS = {"linear": Linear, "two_layer": TwoLayer, "softmax": Linear}
 
 
 def initial_params(config):
     """The parameters a run starts from, fixed by the seed."""
     generator = torch.Generator().manual_seed(config.seed)
-    model = TwoLayer if config.model == "two_layer" else Linear
-    return model.init(config.init_std, generator)
+    if config.model == "two_layer":
+        return TwoLayer.init(config.init_std, generator)
+    return Linear.init(config.init_std, generator, outputs=10 if config.ten_digits else 1)
 
 
 def epoch_order(config, epoch, n):
@@ -231,13 +260,13 @@ def validate_epoch(model, data, loss_func):
     """Loss and accuracy on the whole validation set."""
     with torch.no_grad():
         z = model(data.valid_x)
-        return loss_func(z, data.valid_y).item(), batch_accuracy(z, data.valid_y).item()
+        return loss_func(z, data.valid_y).item(), accuracy(z, data.valid_y).item()
 
 
 def train_epoch(model, config, x, y, z):
     """One pass of SGD over (x, y) in batches; writes each batch's logits, before its step, into z."""
     bs = config.batch_size
-    signed = signed_targets(y, bs)
+    signed = signed_targets(y, bs) if y.is_floating_point() else y  # the binary losses' shared factor; unused for ten
     for i in range(0, len(x), bs):
         xb = x[i:i + bs]
         zb = model(xb, out=z[i:i + bs])
@@ -269,7 +298,7 @@ def train(config, data, start=None):
     loss_func = LOSS_FUNCS[config.loss]
     first = start.epoch + 1 if start is not None else 1
     seconds = start.seconds if start is not None else 0.0
-    z = torch.empty_like(data.train_y)
+    z = torch.empty(len(data.train_x), 10 if config.ten_digits else 1)
     before = frozen_params(params)
     for epoch in range(first, first + config.epochs):
         began = time.perf_counter()
@@ -277,7 +306,7 @@ def train(config, data, start=None):
         x, y = (data.train_x, data.train_y) if order is None else (data.train_x[order], data.train_y[order])
         with torch.no_grad():
             train_epoch(model, config, x, y, z)
-            train_loss, train_acc = loss_func(z, y).item(), batch_accuracy(z, y).item()
+            train_loss, train_acc = loss_func(z, y).item(), accuracy(z, y).item()
         valid_loss, valid_acc = validate_epoch(model, data, loss_func)
         seconds += time.perf_counter() - began
         record = checked_record(epoch, train_loss, train_acc, valid_loss, valid_acc, params, seconds, before)

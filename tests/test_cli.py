@@ -64,3 +64,12 @@ def test_argparse_rejects_unknown_choices(capsys):
 def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["baseline", "--source", str(tmp_path / "nowhere")]) == 1
     assert "nowhere/train/3: no PNG images" in capsys.readouterr().err
+
+
+def test_all_ten_digits(capsys):
+    assert main(["train", "--all-digits", "--model", "softmax", "--loss", "cross_entropy", "--shuffle",
+                 "--epochs", "2", "--every", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Accuracy after 2 epochs: 0.8" in out or "Accuracy after 2 epochs: 0.9" in out
+    assert main(["baseline", "--all-digits"]) == 0
+    assert "0s 0." in capsys.readouterr().out

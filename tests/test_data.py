@@ -335,6 +335,15 @@ def test_baseline_on_hand_built_data():
     assert (b.l1.first, b.l1.second, b.l1.overall) == (0.5, 0.5, 0.5)
 
 
-def test_baseline_needs_a_pair():
-    with pytest.raises(ValueError):
-        pixel_similarity(load_digits(pair="all"))
+def test_ten_digit_baseline_is_the_nearest_mean_image(npz):
+    """All ten digits: call each validation image by its nearest mean image, checked with numpy in float64."""
+    b = pixel_similarity(load_digits(pair="all"))
+    x, y = npz["train_x"].astype(np.float64) / 255, npz["train_y"]
+    means = np.stack([x[y == d].mean(0) for d in range(10)])
+    vx, vy = npz["valid_x"].astype(np.float64) / 255, npz["valid_y"]
+    dist = np.stack([np.abs(vx - m).mean((1, 2)) for m in means], axis=1)
+    correct = dist.argmin(1) == vy
+    assert b.means.shape == (10, 28, 28) and list(b.l1.per_digit) == list(range(10))
+    assert b.l1.overall == pytest.approx(correct.mean(), abs=2e-4)
+    assert b.l1.per_digit[1] == pytest.approx(correct[vy == 1].mean(), abs=2e-3)
+    assert 0.5 < b.l1.overall < 0.9 and b.l2.overall != b.l1.overall

@@ -49,16 +49,36 @@ def test_batch_size_checked_against_training_set(data):
     assert next(train(dataclasses.replace(config, batch_size=len(data.train_x)), data)).epoch == 1
 
 
-def test_ten_digits_refused_by_binary_models():
-    with pytest.raises(ValueError, match="pair"):
-        next(train(TrainConfig(), load_digits(pair="all")))
+@pytest.fixture(scope="module")
+def ten():
+    return load_digits(pair="all")
+
+
+def test_ten_digits_need_the_softmax_model(data, ten):
+    with pytest.raises(ValueError, match="load a pair of digits, or use model='softmax'"):
+        next(train(TrainConfig(), ten))
+    with pytest.raises(ValueError, match="pair='all'"):
+        next(train(TrainConfig(model="softmax", loss="cross_entropy"), data))
+    for model, loss in (("softmax", "mnist_loss"), ("linear", "cross_entropy")):
+        with pytest.raises(ValueError, match="go together"):
+            TrainConfig(model=model, loss=loss)
+
+
+def test_softmax_on_ten_digits_beats_the_nearest_mean_image(ten):
+    config = TrainConfig(model="softmax", loss="cross_entropy", epochs=3, shuffle=True, lr=1.0)
+    records = list(train(config, ten))
+    assert records[-1].weights.shape == (10, 28, 28) and records[-1].bias.shape == (10,)
+    assert records[-1].valid_acc > pixel_similarity(ten).l1.overall + 0.1
+    assert not records[-1].diverged
 
 
 @pytest.mark.parametrize("loss", LOSS_FUNCS)
 def test_loss_gradient_matches_autograd(loss):
     torch.manual_seed(1)
-    z = (torch.randn(50, 1) * 3).requires_grad_()
-    y = (torch.rand(50, 1) > 0.5).float()
+    if loss == "cross_entropy":
+        z, y = (torch.randn(50, 10) * 3).requires_grad_(), torch.randint(0, 10, (50,))
+    else:
+        z, y = (torch.randn(50, 1) * 3).requires_grad_(), (torch.rand(50, 1) > 0.5).float()
     LOSS_FUNCS[loss](z, y).backward()
     torch.testing.assert_close(loss_grad(loss, z.detach(), y, signed_targets(y, 50)), z.grad, rtol=1e-5, atol=1e-7)
 
