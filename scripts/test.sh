@@ -14,4 +14,9 @@ if ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+if [ "$(id -u)" = 0 ] && [ -z "${DIGITVIZ_TEST_POSTGRES_URL:-}" ]; then
+  # The class board's tests run against a real PostgreSQL too, on loopback only.
+  DIGITVIZ_TEST_POSTGRES_URL=$(bash scripts/start_postgres.sh | tail -n 1)
+  export DIGITVIZ_TEST_POSTGRES_URL
+fi
 exec .venv/bin/python -m pytest "$@"

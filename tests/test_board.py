@@ -1,0 +1,270 @@
+"""The class board against SQLite and against a real PostgreSQL.
+
+PostgreSQL comes from DIGITVIZ_TEST_POSTGRES_URL (scripts/start_postgres.sh starts one and prints it).
+Without it the PostgreSQL cases are skipped, except under CI, where they fail so that a missing
+database can't pass unnoticed. Each PostgreSQL case gets a schema of its own, dropped afterwards.
+"""
+import html
+import math
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from digitviz.board import RATE_SECONDS, Board, BoardError, board_from_settings, default_board_path, display_name
+
+UNREACHABLE = "The class board's database cannot be reached right now; your run is still here."
+BAD_NAME = "Names are 1 to 40 characters of plain text."
+T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
+SETTINGS = {"lr": 1.0, "epochs": 30, "batch_size": 256, "init_std": 1.0, "seed": 0, "shuffle": False,
+            "loss": "mnist_loss", "model": "linear", "digits": [3, 7]}
+
+
+@pytest.fixture(scope="module")
+def postgres_admin():
+    url = os.environ.get("DIGITVIZ_TEST_POSTGRES_URL")
+    if not url:
+        message = ("DIGITVIZ_TEST_POSTGRES_URL is not set: run `bash scripts/start_postgres.sh` and set it "
+                   "to the URL it prints")
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so the PostgreSQL tests may not be skipped).", pytrace=False)
+        pytest.skip(message)
+    engine = sa.create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """A URL to an empty database: a fresh SQLite file, or a fresh schema in the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'board.sqlite3'}"
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"test_board_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture
+def boards():
+    """Board(url) for the test, closing their connections afterwards (before the schema is dropped)."""
+    made = []
+
+    def make(url):
+        made.append(board := Board(url))
+        return board
+
+    yield make
+    for board in made:
+        board.engine.dispose()
+
+
+@pytest.fixture
+def board(url, boards):
+    return boards(url)
+
+
+def post(board, name="Ada", accuracy=0.9, session="s1", now=T0, **kw):
+    kw = {"settings": SETTINGS, "loss": 0.05, "epochs": 30} | kw
+    return board.post(name, accuracy=accuracy, session_id=session, now=now, **kw)
+
+
+def test_post_and_read_back(board, url, boards):
+    a = post(board, "Ada", 0.95, "a", T0)
+    b = post(board, "Bo", 0.97, "b", T0 + timedelta(seconds=1))
+    c = post(board, "Cy", 0.95, "c", T0 + timedelta(seconds=2))  # ties with Ada, posted later
+    assert len({a, b, c}) == 3
+    assert [p.name for p in board.newest()] == ["Cy", "Bo", "Ada"]
+    assert [p.name for p in board.best()] == ["Bo", "Ada", "Cy"]
+    assert [p.name for p in board.best(limit=2)] == ["Bo", "Ada"]
+
+    first = board.newest()[-1]
+    assert (first.id, first.name, first.accuracy, first.loss, first.epochs) == (a, "Ada", 0.95, 0.05, 30)
+    assert first.created_at == T0 and first.created_at.tzinfo is not None
+    assert first.settings == SETTINGS
+    # Another server process on the same database sees the same board.
+    assert [p.id for p in boards(url).newest()] == [c, b, a]
+
+
+def test_sqlite_writes_ahead_and_waits_for_other_writers(tmp_path, boards):
+    board = boards(f"sqlite:///{tmp_path / 'board.sqlite3'}")
+    post(board)
+    with board.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"  # readers don't block a post
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000  # a post waits its turn
+
+
+def test_created_at_defaults_to_now_in_utc(board):
+    before = datetime.now(timezone.utc)
+    board.post("Ada", {"lr": 0.1, "digits": (3, 7)}, 0.9, 0.1, 3, session_id="s")
+    p, = board.newest()
+    assert before <= p.created_at <= datetime.now(timezone.utc)
+    assert p.created_at.utcoffset() == timedelta(0)
+    assert p.settings == {"lr": 0.1, "digits": [3, 7]}
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n", "a" * 41, "line\nbreak", "tab\there", "nul\x00",
+                                  "\x1b[31mred", "\u202eevil", "para\u2029graph", None, 42])
+def test_bad_names_are_refused(board, name):
+    with pytest.raises(BoardError) as e:
+        post(board, name)
+    assert str(e.value) == BAD_NAME
+    assert board.newest() == []
+
+
+def test_good_names_are_trimmed_and_kept_as_typed(board):
+    names = ["a" * 40, "  Zoë 🎉  ", "👩‍💻 Ada", "李雷", "O'Brien & <Co>", "x" * 39 + "é"]
+    for i, name in enumerate(names):
+        post(board, name, session=f"s{i}", now=T0 + timedelta(seconds=i))
+    assert [p.name for p in reversed(board.newest())] == [n.strip() for n in names]
+
+
+def test_names_show_literally_through_markdown_and_html(board):
+    from markdown_it import MarkdownIt  # in the app's stack (through rich); the parser Streamlit's matches
+
+    name = "**x** [link](https://e.vil) <script>alert(1)</script> & _y_ `z` # 1. \\ $m$ :red[r] &amp;"
+    post(board, name[:40], session="a")
+    stored = board.newest()[0].name
+    assert stored == name[:40]  # kept as typed: escaping is display_name's job
+    for text in (name, stored, "# heading", "- item", "1. item", "> quote", "<b>bold</b>", "&lt;"):
+        shown = display_name(text)
+        assert "<" not in shown and ">" not in shown
+        rendered = MarkdownIt("commonmark", {"html": True}).render(shown)  # as with unsafe_allow_html=True
+        assert rendered.startswith("<p>") and rendered.endswith("</p>\n"), rendered
+        assert html.unescape(rendered[3:-5]) == text, rendered
+    assert display_name("**x**") == r"\*\*x\*\*"
+    assert display_name("<b>") == "&lt;b&gt;"
+
+
+def test_rate_limit_per_session(board):
+    post(board, "Ada", session="a", now=T0)
+    with pytest.raises(BoardError, match=r"^Please wait 7 seconds before posting again\.$"):
+        post(board, "Ada", session="a", now=T0 + timedelta(seconds=3))
+    post(board, "Bo", session="b", now=T0 + timedelta(seconds=3))  # another student is not held up
+    with pytest.raises(BoardError, match=r"^Please wait 1 second before posting again\.$"):
+        post(board, "Ada", session="a", now=T0 + timedelta(seconds=9.5))
+    with pytest.raises(BoardError, match=BAD_NAME):  # refused names don't take the slot either
+        post(board, "", session="c", now=T0 + timedelta(seconds=4))
+    post(board, "Cy", session="c", now=T0 + timedelta(seconds=4))
+    post(board, "Ada", session="a", now=T0 + timedelta(seconds=RATE_SECONDS))
+    assert [p.name for p in board.newest()] == ["Ada", "Cy", "Bo", "Ada"]
+
+
+@pytest.mark.parametrize("accuracy", [math.nan, math.inf, -0.01, 1.01, "0.9", None, True])
+def test_accuracy_must_be_a_finite_fraction(board, accuracy):
+    with pytest.raises(BoardError, match="accuracy between 0 and 1"):
+        post(board, accuracy=accuracy)
+    assert board.newest() == []
+
+
+def test_a_diverged_loss_is_kept_as_none(board):
+    np = pytest.importorskip("numpy")
+    post(board, "Ada", np.float32(0.5), session="a", loss=math.inf, epochs=np.int64(3),
+         settings={"lr": 100.0, "seed": np.int64(0)})
+    p, = board.newest()
+    assert (p.accuracy, p.loss, p.epochs, p.settings) == (0.5, None, 3, {"lr": 100.0, "seed": 0})
+
+
+def test_clear_needs_the_teachers_passphrase(board):
+    for i in range(3):
+        post(board, f"P{i}", session=f"s{i}")
+    for expected in (None, ""):
+        with pytest.raises(BoardError) as e:
+            board.clear("anything", expected)
+        assert str(e.value) == "No teacher passphrase is set in the server's secrets ([board] passphrase)."
+    for wrong in ("wrong", "", None, "clé du prof "):
+        with pytest.raises(BoardError, match=r"^Wrong passphrase: the board was not cleared\.$"):
+            board.clear(wrong, "clé du prof")
+    assert len(board.newest()) == 3
+    assert board.clear("clé du prof", "clé du prof") == 3
+    assert board.newest() == [] and board.best() == []
+    assert board.clear("clé du prof", "clé du prof") == 0
+
+
+def test_concurrent_posts_lose_nothing(board):
+    threads, per_thread = 8, 25
+    start = threading.Barrier(threads)
+
+    def student(t):
+        start.wait()
+        ids = []
+        for i in range(per_thread):
+            ids.append(post(board, f"t{t}-{i}", accuracy=(t * per_thread + i) / 1000, session=f"thread-{t}",
+                            now=T0 + timedelta(seconds=RATE_SECONDS * i, microseconds=t)))
+            if i % 5 == 0:
+                board.newest(limit=5)  # readers alongside the writers
+        return ids
+
+    with ThreadPoolExecutor(threads) as pool:
+        ids = [i for chunk in pool.map(student, range(threads)) for i in chunk]
+    assert len(ids) == len(set(ids)) == threads * per_thread
+    stored = board.newest(limit=1000)
+    assert sorted(p.id for p in stored) == sorted(ids)
+    assert {p.name for p in stored} == {f"t{t}-{i}" for t in range(threads) for i in range(per_thread)}
+    assert board.best(limit=1)[0].name == f"t{threads - 1}-{per_thread - 1}"
+
+
+@pytest.fixture(params=["sqlite-under-a-file", "postgresql-closed-port"])
+def unreachable_url(request, tmp_path):
+    if request.param == "sqlite-under-a-file":
+        (tmp_path / "not-a-folder").write_text("")  # even root can't make a folder inside a file
+        return f"sqlite:///{tmp_path / 'not-a-folder' / 'board.sqlite3'}"
+    return "postgresql+psycopg://digitviz:digitviz@127.0.0.1:1/digitviz_test"
+
+
+def test_an_unreachable_database_says_so(unreachable_url, boards):
+    board = boards(unreachable_url)  # making the Board doesn't connect: the page still loads
+    for attempt in (lambda: post(board), lambda: post(board), board.newest, board.best,
+                    lambda: board.clear("pass", "pass")):
+        with pytest.raises(BoardError) as e:
+            attempt()
+        assert str(e.value) == UNREACHABLE  # twice for post: a failed post doesn't start the wait
+        assert e.value.__cause__ is not None
+
+
+def test_an_invalid_url_says_so():
+    with pytest.raises(BoardError, match=r"\[board\] url\) is not valid"):
+        Board("nosuchdb://x")
+    # Hosting providers hand out postgres:// and postgresql:// URLs; both go through psycopg 3.
+    for scheme in ("postgres", "postgresql"):
+        assert Board(f"{scheme}://u:p@127.0.0.1:1/db").engine.dialect.driver == "psycopg"
+
+
+def test_board_from_settings_defaults_to_sqlite_in_the_data_folder(tmp_path, monkeypatch, boards):
+    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path / "data"))
+    assert default_board_path() == tmp_path / "data" / "board.sqlite3"
+
+    class NoSecretsFile(dict):  # st.secrets without a secrets.toml raises a FileNotFoundError subclass
+        def get(self, key, default=None):
+            raise FileNotFoundError("No secrets found.")
+
+    for secrets in ({}, {"board": {}}, {"board": {"url": ""}}, {"board": {"passphrase": "x"}}, NoSecretsFile()):
+        board = board_from_settings(secrets)
+        assert board.engine.url.get_backend_name() == "sqlite"
+        assert board.engine.url.database == str(tmp_path / "data" / "board.sqlite3")
+    post(board, "Ada")
+    assert (tmp_path / "data" / "board.sqlite3").is_file()
+    assert [p.name for p in boards(f"sqlite:///{tmp_path / 'data' / 'board.sqlite3'}").newest()] == ["Ada"]
+
+    monkeypatch.delenv("DIGITVIZ_DATA_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_board_path() == tmp_path / "home" / ".digitviz" / "board.sqlite3"
+
+
+def test_board_from_settings_uses_the_url(url, boards, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path / "unused"))
+    board = board_from_settings({"board": {"url": url, "passphrase": "x"}})
+    try:
+        post(board, "Ada")
+    finally:
+        board.engine.dispose()
+    assert [p.name for p in boards(url).newest()] == ["Ada"]
+    assert not (tmp_path / "unused").exists()
