@@ -256,7 +256,7 @@ def classify_ui(run, pair, baseline):
         except ImageError as e:
             (st.info if str(e) == CANVAS_EMPTY else st.error)(str(e))
             return
-        verdict_ui(classify(params, image, pair, baseline.mean3, baseline.mean7), original, image, pair, whose)
+        verdict_ui(classify(params, image, pair, baseline.means), original, image, pair, whose)
 
 
 def classifier(run, pair):
@@ -305,7 +305,7 @@ def verdict_ui(verdict, original, image, pair, whose):
                                             scale_title="weight × pixel"), key="contributions", **CHART)
     st.markdown(f"Score = pixels' contributions (**{verdict.contributions.sum():+.2f}**) + bias "
                 f"(**{verdict.bias:+.2f}**) = **{verdict.score:+.2f}**. A score above 0 means {first}: "
-                f"sigmoid(score) = {verdict.probability:.3f} is the model's probability of a {first}. "
+                f"sigmoid(score) = {verdict.probabilities[first]:.3f} is the model's probability of a {first}. "
                 f"Blue strokes pushed towards {first}, red towards {second}.")
 
 

@@ -37,12 +37,12 @@ def png(array28):
 
 def test_linear_contributions_add_up_to_the_models_score(data, trained, baseline):
     x = data.valid_x[5]
-    v = classify(trained.params, x.view(28, 28).numpy(), (3, 7), baseline.mean3, baseline.mean7)
+    v = classify(trained.params, x.view(28, 28).numpy(), (3, 7), baseline.means)
     score = Linear(trained.state())(x.view(1, -1)).item()
     assert v.score == pytest.approx(score, abs=1e-4)
     assert v.contributions.sum() + v.bias == pytest.approx(score, abs=1e-4)
     np.testing.assert_allclose(v.contributions, (x.numpy() * trained.params["weights"][:, 0]).reshape(28, 28), rtol=1e-6)
-    assert v.probability == pytest.approx(torch.sigmoid(torch.tensor(score)).item(), abs=1e-6)
+    assert v.probabilities[3] == pytest.approx(torch.sigmoid(torch.tensor(score)).item(), abs=1e-6)
     assert v.digit == (3 if score > 0 else 7)
 
 
@@ -50,7 +50,7 @@ def test_two_layer_contributions_add_up_to_the_nets_score(data, baseline):
     record = list(train(TrainConfig(model="two_layer", epochs=3), data))[-1]
     for i in (0, 1500):
         x = data.valid_x[i]
-        v = classify(record.params, x.view(28, 28).numpy(), (3, 7), baseline.mean3, baseline.mean7)
+        v = classify(record.params, x.view(28, 28).numpy(), (3, 7), baseline.means)
         assert v.score == pytest.approx(TwoLayer(record.state())(x.view(1, -1)).item(), abs=1e-3)
         assert v.contributions.sum() + v.bias == pytest.approx(v.score, abs=1e-6)
 
@@ -58,7 +58,7 @@ def test_two_layer_contributions_add_up_to_the_nets_score(data, baseline):
 def test_baseline_verdict_is_the_lessons_is_3(data, trained, baseline):
     for i in range(0, 2038, 97):
         x = data.valid_x[i]
-        v = classify(trained.params, x.view(28, 28).numpy(), (3, 7), baseline.mean3, baseline.mean7)
+        v = classify(trained.params, x.view(28, 28).numpy(), (3, 7), baseline.means)
         assert (v.baseline_digit == 3) == bool(is_first(x, baseline.mean3, baseline.mean7)[0])
 
 
@@ -68,7 +68,7 @@ def test_real_digits_through_preprocessing_keep_their_accuracy(data, trained, ba
     right = 0
     for i in idx:
         _, image = prepare_upload(png(data.valid_x[i].view(28, 28)))
-        v = classify(trained.params, image, (3, 7), baseline.mean3, baseline.mean7)
+        v = classify(trained.params, image, (3, 7), baseline.means)
         right += v.digit == (3 if data.valid_y[i].item() == 1 else 7)
     assert right / len(idx) >= trained.valid_acc - 0.02
 
@@ -89,7 +89,7 @@ def test_digits_from_a_font_are_mostly_right(trained, baseline):
     right = 0
     for digit, size, dark in cases:
         _, image = prepare_upload(font_digit(digit, font_size=size, dark_on_light=dark))
-        right += classify(trained.params, image, (3, 7), baseline.mean3, baseline.mean7).digit == digit
+        right += classify(trained.params, image, (3, 7), baseline.means).digit == digit
     assert right >= 0.8 * len(cases)
 
 
