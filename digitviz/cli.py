@@ -1,15 +1,13 @@
 """`python -m digitviz train|baseline`: the lesson from a terminal, with the page's engine."""
 import argparse
-import csv
-import json
 import sys
-from dataclasses import asdict, fields
-
-import numpy as np
+from dataclasses import fields
+from pathlib import Path
 
 from digitviz.baselines import pixel_similarity
 from digitviz.data import DataError, load_digits
 from digitviz.engine import LOSSES, MODELS, TrainConfig, train
+from digitviz.export import model_npz, records_csv
 
 DEFAULTS = TrainConfig()
 CLEAR = "\r\033[K"  # back to the start of the line and erase it: where the progress bar was
@@ -84,9 +82,9 @@ def run(config, data, args):
           f"{last.seconds:.2f} s ({1000 * last.seconds / len(records):.1f} ms an epoch); "
           f"mean-image baseline {pixel_similarity(data).l1.overall:.4f}")
     if args.csv:
-        write_csv(records, args.csv)
+        Path(args.csv).write_text(records_csv(records))
     if args.save:
-        np.savez(args.save, config=json.dumps(asdict(config)), digits=np.array(data.digits), **last.params)
+        Path(args.save).write_bytes(model_npz(last.params, config, data.digits))
     return 0
 
 
@@ -95,9 +93,3 @@ def progress(epoch, total, width=30):
     done = width * epoch // total
     print(f"\r[{'#' * done}{'.' * (width - done)}] epoch {epoch}/{total}", end="", file=sys.stderr, flush=True)
 
-
-def write_csv(records, path):
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(records[0].as_row()))
-        w.writeheader()
-        w.writerows(r.as_row() for r in records)

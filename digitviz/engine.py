@@ -263,12 +263,13 @@ def validate_epoch(model, data, loss_func):
         return loss_func(z, data.valid_y).item(), accuracy(z, data.valid_y).item()
 
 
-def train_epoch(model, config, x, y, z):
-    """One pass of SGD over (x, y) in batches; writes each batch's logits, before its step, into z."""
+def train_epoch(model, config, x, y, z, order=None):
+    """One pass of SGD over x in batches, in `order` if given; y is already in that order.
+    Writes each batch's logits, before its step, into z."""
     bs = config.batch_size
     signed = signed_targets(y, bs) if y.is_floating_point() else y  # the binary losses' shared factor; unused for ten
     for i in range(0, len(x), bs):
-        xb = x[i:i + bs]
+        xb = x[i:i + bs] if order is None else x[order[i:i + bs]]  # gathering a batch at a time stays in cache
         zb = model(xb, out=z[i:i + bs])
         model.sgd_step(xb, loss_grad(config.loss, zb, y[i:i + bs], signed[i:i + bs]), config.lr)
 
@@ -303,9 +304,9 @@ def train(config, data, start=None):
     for epoch in range(first, first + config.epochs):
         began = time.perf_counter()
         order = epoch_order(config, epoch, len(data.train_x))
-        x, y = (data.train_x, data.train_y) if order is None else (data.train_x[order], data.train_y[order])
+        y = data.train_y if order is None else data.train_y[order]
         with torch.no_grad():
-            train_epoch(model, config, x, y, z)
+            train_epoch(model, config, data.train_x, y, z, order)
             train_loss, train_acc = loss_func(z, y).item(), accuracy(z, y).item()
         valid_loss, valid_acc = validate_epoch(model, data, loss_func)
         seconds += time.perf_counter() - began

@@ -58,17 +58,30 @@ def _symmetric_range(a):
 
 
 def weight_map_figure(weights, digits=(3, 7), title="Weights", scale_title="weight"):
-    """A (28, 28) weight map, or (h, 28, 28) hidden units tiled in a grid, coloured about zero."""
+    """A (28, 28) weight map, or (k, 28, 28) maps tiled in a grid (hidden units, or one per digit for ten)."""
     weights = np.asarray(weights)
-    image = tile(weights) if weights.ndim == 3 else weights
+    columns = 5 if len(digits) == 10 else None
+    image = tile(weights, columns) if weights.ndim == 3 else weights
     limit = _symmetric_range(image)
-    first, second = digits
+    ends = ("against", "for") if len(digits) == 10 else (f"→ {digits[1]}", f"→ {digits[0]}")
     fig = go.Figure(go.Heatmap(
         z=image, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-        colorbar=dict(title=dict(text=scale_title), tickvals=[-limit, 0, limit],
-                      ticktext=[f"→ {second}", "0", f"→ {first}"]),
+        colorbar=dict(title=dict(text=scale_title), tickvals=[-limit, 0, limit], ticktext=[ends[0], "0", ends[1]]),
         hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
-    return _image_layout(fig, title)
+    if weights.ndim == 3 and len(digits) == len(weights):  # one map per digit: name each
+        _label_tiles(fig, [str(d) for d in digits], columns)
+    _image_layout(fig, title)
+    if image.shape[0] < image.shape[1] * 0.6:  # a wide grid of maps: no tall blank margins around it
+        fig.update_layout(height=int(160 + 560 * image.shape[0] / image.shape[1]))
+    return fig
+
+
+def _label_tiles(fig, labels, columns, gap=1):
+    for i, label in enumerate(labels):
+        r, c = divmod(i, columns)
+        fig.add_annotation(x=c * (28 + gap) + 1, y=r * (28 + gap) + 1, text=f"<b>{label}</b>", showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=14, color="black"),
+                           bgcolor="rgba(255,255,255,0.7)")
 
 
 def _image_layout(fig, title):
@@ -91,9 +104,15 @@ def tile(maps, columns=None, gap=1):
     return out
 
 
-def mean_images_figure(mean3, mean7, digits=(3, 7)):
-    """The two mean images in grey, and their difference in the weight map's colours."""
+def mean_images_figure(means, digits=(3, 7)):
+    """For a pair, the two mean images in grey and their difference in the weight map's colours; for ten, all ten."""
     from plotly.subplots import make_subplots
+    if len(digits) != 2:
+        fig = go.Figure(go.Heatmap(z=tile(np.asarray(means), 5), colorscale="gray", zmin=0, zmax=1, showscale=False,
+                                   hovertemplate="%{z:.2f}<extra></extra>"))
+        _label_tiles(fig, [str(d) for d in digits], 5)
+        return _image_layout(fig, "").update_layout(height=320)
+    mean3, mean7 = means
     first, second = digits
     mean3, mean7 = np.asarray(mean3), np.asarray(mean7)
     diff = mean3 - mean7
@@ -118,3 +137,45 @@ def digit_figure(image, title="What the model sees"):
     fig = go.Figure(go.Heatmap(z=np.asarray(image), colorscale="gray", zmin=0, zmax=1, showscale=False,
                                hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
     return _image_layout(fig, title)
+
+
+def compare_figure(runs):
+    """Overlay runs' validation accuracy (top) and loss (bottom); `runs` maps a label to its records."""
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+    fig = make_subplots(2, 1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("validation accuracy", "validation loss"))
+    for i, (label, records) in enumerate(runs.items()):
+        color = qualitative.Safe[i % len(qualitative.Safe)]  # a colour-blind-safe qualitative palette
+        for row, field in ((1, "valid_acc"), (2, "valid_loss")):
+            fig.add_trace(go.Scatter(x=[r.epoch for r in records], y=[getattr(r, field) for r in records],
+                                     name=label, legendgroup=label, showlegend=row == 1, mode="lines",
+                                     line=dict(color=color), hovertemplate="%{y:.4f}"), row, 1)
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    fig.update_layout(font=FONT, height=560, hovermode="x unified", margin=dict(l=60, r=20, t=40, b=50),
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def confusion_figure(matrix, digits):
+    """Counts of validation images by true digit (rows) and the model's answer (columns)."""
+    labels, counts = [str(d) for d in digits], np.asarray(matrix).tolist()
+    fig = go.Figure(go.Heatmap(z=counts, x=labels, y=labels, colorscale="Blues", showscale=False,
+                               text=counts, texttemplate="%{text}",
+                               hovertemplate="true %{y}, said %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title_text="true digit", type="category")
+    fig.update_xaxes(title_text="the model said", side="top", type="category")
+    fig.update_layout(font=FONT, margin=dict(l=60, r=20, t=60, b=20), height=220 + 30 * len(digits))
+    return fig
+
+
+def probabilities_figure(probabilities):
+    """The model's probability for each digit, as bars."""
+    digits = [str(d) for d in probabilities]
+    fig = go.Figure(go.Bar(x=digits, y=list(probabilities.values()), marker_color="#1f5fbf",
+                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.update_xaxes(type="category", title_text="digit")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], title_text="probability")
+    fig.update_layout(font=FONT, title=dict(text="The model's probabilities"), margin=dict(l=60, r=20, t=50, b=50))
+    return fig

@@ -43,6 +43,12 @@ def to_query(values, hidden=()):
     return query
 
 
+def differences(settings):
+    """For each settings dict, a short label naming only what differs among them: 'lr=10, shuffle=1'."""
+    keys = [k for k in settings[0] if len({repr(s.get(k)) for s in settings}) > 1]
+    return [", ".join(f"{k}={_format(s.get(k))}" for k in keys) for s in settings]
+
+
 def _format(value):
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -56,7 +62,7 @@ def from_query(query):
     for key, raw in query.items():
         if key not in PARSERS:
             continue
-        raw = raw[-1] if isinstance(raw, list) else raw
+        raw = _last(raw)
         try:
             value, note = PARSERS[key](str(raw).strip())
         except ValueError as e:
@@ -65,32 +71,36 @@ def from_query(query):
         values[key] = value
         if note:
             notes.append(f"{key}={_shown(raw)} in the link {note}.")
-    if values.get("a") is not None and values.get("a") == values.get("b", DEFAULTS["b"]):
+    if ("a" in values or "b" in values) and values.get("a", DEFAULTS["a"]) == values.get("b", DEFAULTS["b"]):
         notes.append("The link asks for the same digit twice; using 3 and 7.")
         values.update(a=3, b=7)
     hidden = _hidden(query, notes)
     return values, hidden, notes
 
 
+def _last(raw):
+    """A repeated parameter counts once, its last value: what a browser's address bar would show."""
+    return (raw[-1] if raw else "") if isinstance(raw, list) else raw
+
+
 def _shown(raw, limit=30):
     """A link's raw value as it goes into a note: cut short, so a long garbled link can't flood the page."""
-    text = str(raw[-1] if isinstance(raw, list) else raw)
+    text = str(_last(raw))
     return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _hidden(query, notes):
     """Controls a link hides: `hide=a,b` hides those; `only=lr` hides all the others."""
     def names(key):
-        raw = query.get(key, "")
-        raw = raw[-1] if isinstance(raw, list) else raw
+        raw = _last(query.get(key, ""))
         asked = [n.strip() for n in str(raw).split(",") if n.strip()]
         unknown = [n for n in asked if n not in CONTROLS]
         if unknown:
             notes.append(f"Ignored {key}={_shown(','.join(unknown))}: the controls are {', '.join(CONTROLS)}.")
         return {n for n in asked if n in CONTROLS}
-    hidden = names("hide")
-    if query.get("only"):
-        hidden |= set(CONTROLS) - names("only")
+    hidden, only = names("hide"), names("only")
+    if only:  # an `only` that names no real control hides nothing
+        hidden |= set(CONTROLS) - only
     return frozenset(hidden)
 
 
@@ -203,7 +213,8 @@ PRESETS = {
                          "than with shuffle off. Overlay both runs under 'Compare runs'."),
     "first_attempt": Preset("The first attempt: no sigmoid", {"loss": "first_attempt", "lr": 0.01, "epochs": 100},
                             "Without the sigmoid nothing keeps predictions between 0 and 1: the loss can fall "
-                            "for ever by pushing predictions further out, and runs off below zero."),
+                            "for ever by pushing predictions further out, and runs off below zero. The run stops "
+                            "when it explodes, which is why the lesson adds the sigmoid."),
     "two_layer": Preset("The two-layer net", {"model": "two_layer", "lr": 1.0, "epochs": 30},
                         "Linear-ReLU-Linear with 30 hidden units, the book's next step. The weight map shows each "
                         "hidden unit's own template; accuracy passes the linear model's."),

@@ -42,7 +42,7 @@ def test_settings_show_the_lessons_defaults(at):
     assert at.slider(key="init_std").value == 1.0
     assert at.number_input(key="seed").value == 0 and at.toggle(key="shuffle").value is False
     assert at.selectbox(key="loss").value == "mnist_loss" and at.selectbox(key="model").value == "linear"
-    assert (at.selectbox(key="digit_a").value, at.selectbox(key="digit_b").value) == (3, 7)
+    assert (at.selectbox(key="a").value, at.selectbox(key="b").value) == (3, 7)
     assert all(w.help for w in [at.select_slider(key="lr"), at.slider(key="epochs"), at.slider(key="init_std")])
     assert "press **Train**" in at.info[0].value and not at.error
 
@@ -131,15 +131,15 @@ def test_two_layer_net_shows_its_hidden_units(at):
 
 
 def test_another_pair_of_digits(at):
-    at.selectbox(key="digit_a").set_value(1)
-    at.selectbox(key="digit_b").set_value(8)
+    at.selectbox(key="a").set_value(1)
+    at.selectbox(key="b").set_value(8)
     short_run(at, epochs=2)
     assert "1s from 8s" in at.title[0].value
     assert charts(at)["Weights after epoch 2"]["data"][0]["colorbar"]["ticktext"] == ["→ 8", "0", "→ 1"]
 
 
 def test_same_digit_twice_is_corrected_with_a_note(at):
-    at.selectbox(key="digit_b").set_value(3).run()
+    at.selectbox(key="b").set_value(3).run()
     assert any("two different digits" in w.value for w in at.warning) and not at.exception
 
 

@@ -108,7 +108,7 @@ def test_uploading_a_digit_shows_the_verdict(at, data):
     at.file_uploader(key="upload").upload("three.png", png(data.valid_x[0].view(28, 28)), "image/png").run()
     assert not at.exception
     assert "The model says **3**" in verdict_text(at) and "baseline says **3**" in verdict_text(at)
-    assert "a default model" in verdict_text(at)
+    assert "a default model trained by the page" in verdict_text(at)
     titles = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text") for c in at.get("plotly_chart")}
     assert {"What the model sees", "Which pixels pushed where"} <= titles
 
@@ -131,7 +131,7 @@ def test_a_drawing_gets_a_verdict_from_the_model_just_trained(at):
     at.session_state["canvas"] = canvas_state(np.asarray(im))
     at.run()
     assert not at.exception
-    assert "The model says **7**" in verdict_text(at) and "the model you trained (10 epochs)" in verdict_text(at)
+    assert "The model says **7**" in verdict_text(at) and "the model you trained (run 1, 10 epochs)" in verdict_text(at)
 
 
 def test_an_empty_canvas_asks_for_a_drawing(at):

@@ -60,7 +60,7 @@ def test_hidden_units_are_tiled_with_blank_gaps():
 def test_mean_images_and_their_difference(data):
     from digitviz import pixel_similarity
     b = pixel_similarity(data)
-    fig = mean_images_figure(b.mean3, b.mean7)
+    fig = mean_images_figure(b.means)
     assert len(fig.data) == 3
     np.testing.assert_allclose(np.array(fig.data[2].z), (b.mean3 - b.mean7).numpy(), rtol=1e-6)
     assert fig.data[2].zmid == 0
