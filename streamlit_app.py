@@ -6,6 +6,8 @@ The page only wires widgets to the engine (`digitviz.engine.train`) and to the p
 import dataclasses
 import hashlib
 import math
+import os
+import threading
 import time
 import uuid
 
@@ -27,6 +29,10 @@ from digitviz.settings import (BATCH_SIZES, DEFAULTS, LEARNING_RATES, MAX_EPOCHS
                                to_query)
 
 REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
+# Runs training at once on this server; more wait their turn rather than all slowing to a crawl. Each run uses
+# one core (see main), so the default is the number of cores.
+TRAINING_SLOTS = int(os.environ.get("DIGITVIZ_TRAINING_SLOTS", os.cpu_count() or 2))
+MAX_SAMPLE_EPOCHS = 12_396 * 1000  # a run may cost at most the lesson's pair for 1,000 epochs: ~5 s of one core
 CHART = dict(width="stretch", theme="streamlit", config={"displaylogo": False})
 TEN = tuple(range(10))
 
@@ -189,10 +195,16 @@ def notes_ui(link_notes):
 
 
 def fitted_config(config, data):
-    """The sidebar's batch sizes go up to the lesson's 12,396 images; a smaller training set caps them."""
-    if config.batch_size > len(data.train_x):
-        st.sidebar.caption(f"Batch size capped at the training set's {len(data.train_x):,} images.")
-        return dataclasses.replace(config, batch_size=len(data.train_x))
+    """Cap what the sidebar allows to what this training set and this shared server can afford."""
+    n = len(data.train_x)
+    if config.batch_size > n:
+        st.sidebar.caption(f"Batch size capped at the training set's {n:,} images.")
+        config = dataclasses.replace(config, batch_size=n)
+    if config.epochs * n > MAX_SAMPLE_EPOCHS:  # one student's run must not hog a server the class shares
+        epochs = MAX_SAMPLE_EPOCHS // n
+        st.sidebar.caption(f"Epochs capped at {epochs:,} for {n:,} training images, so that every student's "
+                           "run gets its turn.")
+        config = dataclasses.replace(config, epochs=epochs)
     return config
 
 
@@ -262,16 +274,36 @@ def baseline_text(digits, baseline):
             f"{b}s {baseline.l1.second:.2%}), **{baseline.l2.overall:.2%}** with L2.")
 
 
+@st.cache_resource
+def training_slots(count):
+    """Shared by every session on this server."""
+    return threading.BoundedSemaphore(count)
+
+
+def wait_for_slot(view):
+    """Take a training slot, saying so while others hold them all. Each wait redraws the note: a Streamlit call
+    is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a gone student."""
+    slots = training_slots(TRAINING_SLOTS)
+    while not slots.acquire(timeout=0.25):
+        view["status"].info(f"Waiting for a free training slot: {TRAINING_SLOTS} runs are training on this "
+                            "server right now. Yours starts as soon as one finishes.", icon=":material/hourglass:")
+    return slots
+
+
 def train_live(run, config, view):
     """Run the engine, appending every record to the session's run and redrawing at most every REDRAW_SECONDS."""
     data, baseline = lesson_data(run.digits)
     target = (run.last.epoch if run.last else 0) + config.epochs
     last_draw = 0.0
-    for record in train(config, data, start=run.last):
-        run.records.append(record)
-        if time.perf_counter() - last_draw > REDRAW_SECONDS:
-            draw(run, view, baseline, target, tag=f"live-{record.epoch}")
-            last_draw = time.perf_counter()
+    slots = wait_for_slot(view)
+    try:
+        for record in train(config, data, start=run.last):
+            run.records.append(record)
+            if time.perf_counter() - last_draw > REDRAW_SECONDS:
+                draw(run, view, baseline, target, tag=f"live-{record.epoch}")
+                last_draw = time.perf_counter()
+    finally:
+        slots.release()
     run.status = "diverged" if run.last.diverged else "done"
 
 
@@ -523,8 +555,9 @@ def board_ui(run):
     with st.expander("Teacher: clear the board"):
         phrase = st.text_input("Passphrase", type="password", key="board_passphrase")
         if st.button("Clear the board", key="clear-board"):
+            expected = server_secrets().get("board", {}).get("passphrase") or os.environ.get("DIGITVIZ_BOARD_PASSPHRASE")
             try:
-                st.success(f"Cleared {board.clear(phrase, server_secrets().get('board', {}).get('passphrase'))} posts.")
+                st.success(f"Cleared {board.clear(phrase, expected)} posts.")
             except BoardError as e:
                 st.error(str(e))
 

@@ -72,7 +72,8 @@ def default_board_path():
 
 
 def board_from_settings(secrets: Mapping) -> "Board":
-    """The board the server's secrets ask for: `[board] url = "..."`, else SQLite in the data folder.
+    """The board the server's secrets ask for: `[board] url = "..."`, else $DIGITVIZ_BOARD_URL (handy in a
+    container), else SQLite in the data folder.
 
     Takes any mapping, so the page passes `st.secrets` (which raises FileNotFoundError without a file).
     """
@@ -80,7 +81,7 @@ def board_from_settings(secrets: Mapping) -> "Board":
         url = (secrets.get("board") or {}).get("url")
     except FileNotFoundError:
         url = None
-    return Board(url or None)
+    return Board(url or os.environ.get("DIGITVIZ_BOARD_URL") or None)
 
 
 def display_name(name: str) -> str:

@@ -1,5 +1,7 @@
 """The page's logic through Streamlit's AppTest, which runs the real script headless."""
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,34 @@ def test_a_diverged_run_cannot_be_continued(at):
     press(at, "resume")
     assert any("This run diverged" in i.value for i in at.info)
     assert len(at.session_state.run.records) == 2
+
+
+def test_runs_beyond_the_servers_slots_wait_their_turn(monkeypatch):
+    """With one slot, a short run pressed while a long one trains finishes after it: it waited, it did not share."""
+    monkeypatch.setenv("DIGITVIZ_TRAINING_SLOTS", "1")
+    long_run, short_run = (AppTest.from_file(APP, default_timeout=300).run() for _ in range(2))
+    long_run.slider(key="epochs").set_value(600)
+    short_run.slider(key="epochs").set_value(2)
+    finished = {}
+
+    def press_train(name, at):
+        at.button(key="train").click().run()
+        finished[name] = time.perf_counter()
+
+    worker = threading.Thread(target=press_train, args=("long", long_run))
+    worker.start()
+    deadline = time.perf_counter() + 60
+    while not ("run" in long_run.session_state and long_run.session_state.run.records):
+        assert time.perf_counter() < deadline, "the long run never started"
+        time.sleep(0.01)
+    press_train("short", short_run)
+    worker.join()
+    assert finished["short"] > finished["long"]
+    assert len(short_run.session_state.run.records) == 2 and len(long_run.session_state.run.records) == 600
+
+
+def test_ten_digit_runs_are_capped_to_a_fair_share():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"digits": "all", "epochs": "1000"})
+    at.run()
+    assert any("Epochs capped at 206" in c.value for c in at.caption)

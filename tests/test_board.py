@@ -268,3 +268,17 @@ def test_board_from_settings_uses_the_url(url, boards, tmp_path, monkeypatch):
         board.engine.dispose()
     assert [p.name for p in boards(url).newest()] == ["Ada"]
     assert not (tmp_path / "unused").exists()
+
+
+def test_board_url_from_the_environment_when_the_secrets_name_none(url, boards, tmp_path, monkeypatch):
+    """A container sets DIGITVIZ_BOARD_URL; a secrets file's [board] url still wins over it."""
+    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path / "unused"))
+    monkeypatch.setenv("DIGITVIZ_BOARD_URL", url)
+    board = board_from_settings({})
+    try:
+        post(board, "Lin")
+    finally:
+        board.engine.dispose()
+    assert [p.name for p in boards(url).newest()] == ["Lin"]
+    other = f"sqlite:///{tmp_path / 'secret.sqlite3'}"
+    assert board_from_settings({"board": {"url": other}}).engine.url.database == str(tmp_path / "secret.sqlite3")
