@@ -153,27 +153,28 @@ def test_a_diverged_run_cannot_be_continued(at):
 
 
 def test_runs_beyond_the_servers_slots_wait_their_turn(monkeypatch):
-    """With one slot, a short run pressed while a long one trains finishes after it: it waited, it did not share."""
+    """With one slot, a run pressed while another trains has no epoch until the first is done: it waits its turn."""
     monkeypatch.setenv("DIGITVIZ_TRAINING_SLOTS", "1")
-    long_run, short_run = (AppTest.from_file(APP, default_timeout=300).run() for _ in range(2))
-    long_run.slider(key="epochs").set_value(600)
-    short_run.slider(key="epochs").set_value(2)
-    finished = {}
+    first, second = (AppTest.from_file(APP, default_timeout=300).run() for _ in range(2))
+    first.slider(key="epochs").set_value(1000)
+    second.slider(key="epochs").set_value(2)
 
-    def press_train(name, at):
-        at.button(key="train").click().run()
-        finished[name] = time.perf_counter()
+    def epochs(at):
+        return len(at.session_state.run.records) if "run" in at.session_state else 0
 
-    worker = threading.Thread(target=press_train, args=("long", long_run))
-    worker.start()
+    workers = [threading.Thread(target=at.button(key="train").click().run) for at in (first, second)]
+    workers[0].start()
     deadline = time.perf_counter() + 60
-    while not ("run" in long_run.session_state and long_run.session_state.run.records):
-        assert time.perf_counter() < deadline, "the long run never started"
+    while epochs(first) == 0:
+        assert time.perf_counter() < deadline, "the first run never started"
         time.sleep(0.01)
-    press_train("short", short_run)
-    worker.join()
-    assert finished["short"] > finished["long"]
-    assert len(short_run.session_state.run.records) == 2 and len(long_run.session_state.run.records) == 600
+    workers[1].start()
+    time.sleep(0.5)
+    assert 0 < epochs(first) < 1000, "the first run ended too soon to tell whether the second waited"
+    assert epochs(second) == 0  # waiting, not sharing the slot
+    for w in workers:
+        w.join()
+    assert epochs(first) == 1000 and epochs(second) == 2
 
 
 def test_ten_digit_runs_are_capped_to_a_fair_share():
