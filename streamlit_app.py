@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import uuid
+from functools import partial
 
 import streamlit as st
 import torch
@@ -43,8 +44,12 @@ class Run:
     number: int
     config: object  # TrainConfig
     digits: tuple
+    target: int = 0  # the epoch the run is heading for: its epochs setting, or further after Resume or Step
     records: list = dataclasses.field(default_factory=list)
     status: str = "running"  # running | paused | done | diverged
+    # The script run now training this run. A click starts a new script run at once (fastReruns) while the old
+    # one trains on until its next Streamlit call; the new one takes ownership, and the old one stops appending.
+    owner: object = None
 
     @property
     def last(self):
@@ -80,16 +85,11 @@ def main():
         continue_run(run, action, config, view)
     show_run(run, view)
     classify_ui(run, digits, baseline)
-    mistakes_tab, compare_tab, board_tab, files_tab = st.tabs(["Mistakes", "Compare runs", "Class board",
-                                                               "Save and load"])
-    with mistakes_tab:
-        mistakes_ui(run)
-    with compare_tab:
-        compare_ui()
-    with board_tab:
-        board_ui(run)
-    with files_tab:
-        files_ui(run)
+    st.divider()
+    panel = st.segmented_control("For the classroom", list(PANELS), key="panel",
+                                 help="Each opens below. Closed panels cost the shared server nothing.")
+    if panel:
+        PANELS[panel](run)
 
 
 def read_link_once():
@@ -211,7 +211,7 @@ def fitted_config(config, data):
 def start_run(config, digits):
     """A fresh run, kept in the session's history for comparing."""
     runs = st.session_state.setdefault("runs", [])
-    run = Run(max((r.number for r in runs), default=0) + 1, config, digits)
+    run = Run(max((r.number for r in runs), default=0) + 1, config, digits, target=config.epochs)
     runs.append(run)
     st.session_state.run = run
     st.session_state.pop("preset", None)
@@ -222,7 +222,7 @@ def current_run():
     """This session's run; one that was still 'running' when the page reran was interrupted, so it is paused."""
     run = st.session_state.get("run")
     if run is not None and run.status == "running":
-        run.status = "paused"
+        run.status, run.owner = "paused", None
     return run
 
 
@@ -234,8 +234,8 @@ def continue_run(run, action, config, view):
         st.info("This run diverged, so there is nothing to continue: lower the learning rate and press **Train**.")
     else:
         done = run.last.epoch if run.last else 0
-        more = 1 if action == "step" else (config.epochs - done if config.epochs > done else config.epochs)
-        run.status = "running"
+        more = 1 if action == "step" else (run.target - done if run.target > done else config.epochs)
+        run.status, run.target = "running", max(run.target, done + more)
         train_live(run, dataclasses.replace(run.config, lr=config.lr, epochs=more), view)
 
 
@@ -254,14 +254,20 @@ def dashboard_ui(digits, baseline):
     left, right = st.columns(2)
     view["weights"] = left.empty()
     view["replay"] = left.container()
-    view["learned"] = left.toggle("Show only what training changed (weights − starting weights)", key="learned",
-                                  help="With a large init std the starting noise hides the pattern; "
-                                       "this subtracts it and shows what SGD learned.")
+    view["learned"] = left.toggle("Show only what training changed", key="learned",
+                                  help="Weights minus the starting weights. With a large init std the starting "
+                                       "noise hides the pattern; this subtracts it and shows what SGD learned.")
     with right:
         st.subheader("The lesson's baseline")
-        st.plotly_chart(mean_images_figure(baseline.means, digits), key="means", **CHART)
+        st.plotly_chart(baseline_figure(digits), key="means", **CHART)
         st.markdown(baseline_text(digits, baseline))
     return view
+
+
+@st.cache_resource
+def baseline_figure(digits):
+    """Built once per server: the same for everyone, and Streamlit only reads it (it serialises a copy)."""
+    return mean_images_figure(lesson_data(digits)[1].means, digits)
 
 
 def baseline_text(digits, baseline):
@@ -293,18 +299,22 @@ def wait_for_slot(view):
 def train_live(run, config, view):
     """Run the engine, appending every record to the session's run and redrawing at most every REDRAW_SECONDS."""
     data, baseline = lesson_data(run.digits)
-    target = (run.last.epoch if run.last else 0) + config.epochs
-    last_draw = 0.0
-    slots = wait_for_slot(view)
+    next_draw, slots = 0.0, wait_for_slot(view)
+    run.owner = owner = object()
     try:
         for record in train(config, data, start=run.last):
+            if run.owner is not owner:  # a newer script run has taken this run over (Stop, Step, ...)
+                return
             run.records.append(record)
-            if time.perf_counter() - last_draw > REDRAW_SECONDS:
-                draw(run, view, baseline, target, tag=f"live-{record.epoch}")
-                last_draw = time.perf_counter()
+            if time.perf_counter() >= next_draw:
+                began = time.perf_counter()
+                draw(run, view, baseline, tag=f"live-{record.epoch}")
+                # On a busy server drawing slows down too: then draw less often, so that drawing never takes
+                # more than a quarter of the time, and training (everyone's) goes on.
+                next_draw = time.perf_counter() + max(REDRAW_SECONDS, 3 * (time.perf_counter() - began))
     finally:
         slots.release()
-    run.status = "diverged" if run.last.diverged else "done"
+    run.status = "diverged" if run.last.diverged else "done" if run.last.epoch >= run.target else "paused"
 
 
 def show_run(run, view):
@@ -318,14 +328,14 @@ def show_run(run, view):
         upto = view["replay"].slider("Replay: show epoch", 1, len(run.records), len(run.records),
                                      key=f"replay-{run.number}-{len(run.records)}",
                                      help="Drag to see the weights and the curves as they were at that epoch.")
-    draw(run, view, lesson_data(run.digits)[1], run.config.epochs if run.status == "done" else None, upto=upto)
+    draw(run, view, lesson_data(run.digits)[1], upto=upto)
 
 
-def draw(run, view, baseline, target=None, upto=None, tag="final"):
+def draw(run, view, baseline, upto=None, tag="final"):
     """Redraw every placeholder; `tag` keeps each redraw's charts distinct within one script run."""
     records = run.records[:upto]
     last = records[-1]
-    target = max(target or last.epoch, last.epoch)
+    target = max(run.target, run.last.epoch)
     view["status"].markdown(status_text(run))
     view["progress"].progress(last.epoch / target, text=f"epoch {last.epoch} of {target}")
     with view["metrics"].container():
@@ -380,7 +390,8 @@ def classify_ui(run, digits, baseline):
     with draw_tab:
         canvas = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=280,
                            width=280, drawing_mode="freedraw", return_image_data=True, key="canvas")
-        st.caption(f"Draw {what} with the mouse or a finger; the bin icon above clears it.")
+        st.caption(f"Draw {what} with the mouse or a finger, away from the toolbar in the top corner; "
+                   "its bin icon clears the canvas.")
     with upload_tab:
         upload = st.file_uploader("An image of one digit: a photo of ink on paper works too",
                                   type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="upload")
@@ -474,7 +485,7 @@ def mistakes_ui(run):
     right.image(images, caption=captions, width=84)
 
 
-def compare_ui():
+def compare_ui(run=None):
     """Every run of this session in a table; overlay any of them; delete some or all."""
     runs = [r for r in st.session_state.get("runs", []) if r.records]
     if not runs:
@@ -574,16 +585,16 @@ def files_ui(run):
     if run is not None and run.records:
         st.markdown(f"**Run {run.number}** at epoch {run.last.epoch}:")
         stem = f"digitviz-run{run.number}"
-        cols = st.columns(5)
-        cols[0].download_button("Records (CSV)", records_csv(run.records), f"{stem}.csv", "text/csv", key="dl-csv")
-        cols[1].download_button("Settings (JSON)", settings_json(run.config, run.digits), f"{stem}.json",
-                                "application/json", key="dl-json")
-        cols[2].download_button("Weights (.npy)", weights_npy(run.last.params), f"{stem}-weights.npy",
-                                "application/octet-stream", key="dl-npy")
-        cols[3].download_button("Model (.npz)", model_npz(run.last.params, run.config, run.digits), f"{stem}.npz",
-                                "application/octet-stream", key="dl-npz")
-        cols[4].download_button("Weight map (PNG)", weight_map_png(run.last.weights), f"{stem}-weights.png",
-                                "image/png", key="dl-png")
+        last = run.last
+        files = [  # each file is made only when its button is pressed
+            ("Records (CSV)", partial(records_csv, list(run.records)), f"{stem}.csv", "text/csv"),
+            ("Settings (JSON)", partial(settings_json, run.config, run.digits), f"{stem}.json", "application/json"),
+            ("Weights (.npy)", partial(weights_npy, last.params), f"{stem}-weights.npy", "application/octet-stream"),
+            ("Model (.npz)", partial(model_npz, last.params, run.config, run.digits), f"{stem}.npz",
+             "application/octet-stream"),
+            ("Weight map (PNG)", partial(weight_map_png, last.weights), f"{stem}-weights.png", "image/png")]
+        for col, (label, make, name, mime) in zip(st.columns(len(files)), files):
+            col.download_button(label, make, name, mime, key=f"dl-{name.rsplit('.', 1)[1]}")
     st.file_uploader("Load a saved model to classify with (.npz, or a .npy of weights)", type=["npz", "npy"],
                      key="model_file", on_change=load_model_file)
     loaded = st.session_state.get("loaded_model")
@@ -607,6 +618,8 @@ def load_model_file():
     except ModelFileError as e:
         st.session_state.model_file_error = str(e)
 
+
+PANELS = {"Mistakes": mistakes_ui, "Compare runs": compare_ui, "Class board": board_ui, "Save and load": files_ui}
 
 if __name__ == "__main__":
     main()
