@@ -2,6 +2,9 @@
 
 The page only wires widgets to the engine (`digitviz.engine.train`) and to the pure figure builders
 (`digitviz.figures`); each browser session keeps its own runs in `st.session_state`.
+
+The training worker processes (digitviz.workers) import this file again, as multiprocessing does with a
+program's main module: keep its top level free of side effects (the canvas component is imported where used).
 """
 import dataclasses
 import hashlib
@@ -14,7 +17,6 @@ from functools import partial
 
 import streamlit as st
 import torch
-from streamlit_drawable_canvas import st_canvas
 
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import BoardError, board_from_settings
@@ -28,11 +30,17 @@ from digitviz.preprocess import CANVAS_EMPTY, ImageError, prepare_drawing, prepa
 from digitviz.settings import (BATCH_SIZES, DEFAULTS, LEARNING_RATES, MAX_EPOCHS, MAX_INIT_STD, MAX_SEED,
                                PAIR_LOSSES, PAIR_MODELS, PRESETS, config_of, differences, from_query, preset_values,
                                to_query)
+from digitviz.workers import TrainingPool
 
 REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
-# Runs training at once on this server; more wait their turn rather than all slowing to a crawl. Each run uses
-# one core (see main), so the default is the number of cores.
-TRAINING_SLOTS = int(os.environ.get("DIGITVIZ_TRAINING_SLOTS", os.cpu_count() or 2))
+# Training runs in worker processes, one per core: a server's own Python runs on one core at a time (the GIL)
+# and has a class's charts to draw. 0 trains in the page's own thread instead (the tests' AppTest runs do).
+TRAINING_PROCESSES = int(os.environ.get("DIGITVIZ_TRAINING_PROCESSES", os.cpu_count() or 1))
+# Runs training at once; more wait their turn rather than all slowing to a crawl. In-thread runs share the GIL,
+# so then one: measured with benchmarks/bench_load.py, 30 students on 2 cores, p95 Train to fully drawn was
+# 9.5-10.5 s with 1 slot, 11.7 s with 2, 14.0 s with 4.
+TRAINING_SLOTS = int(os.environ.get("DIGITVIZ_TRAINING_SLOTS", max(1, TRAINING_PROCESSES)))
+SLOT_POLL_SECONDS = 1.0  # how soon a waiting run that was stopped, or whose student left, lets go
 MAX_SAMPLE_EPOCHS = 12_396 * 1000  # a run may cost at most the lesson's pair for 1,000 epochs: ~5 s of one core
 CHART = dict(width="stretch", theme="streamlit", config={"displaylogo": False})
 TEN = tuple(range(10))
@@ -280,6 +288,20 @@ def baseline_text(digits, baseline):
             f"{b}s {baseline.l1.second:.2%}), **{baseline.l2.overall:.2%}** with L2.")
 
 
+@st.cache_resource(on_release=lambda pool: pool and pool.close())
+def training_pool(processes):
+    """Worker processes shared by every session on this server, started at the first Train."""
+    return TrainingPool(processes) if processes > 0 else None
+
+
+def epochs(run, config, data):
+    """The run's next records: from the worker processes, or from this thread when there are none."""
+    pool = training_pool(TRAINING_PROCESSES)
+    if pool is None:
+        return train(config, data, start=run.last)
+    return pool.train(config, run.digits, start=run.last, chunk_seconds=REDRAW_SECONDS)
+
+
 @st.cache_resource
 def training_slots(count):
     """Shared by every session on this server."""
@@ -290,9 +312,9 @@ def wait_for_slot(view):
     """Take a training slot, saying so while others hold them all. Each wait redraws the note: a Streamlit call
     is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a gone student."""
     slots = training_slots(TRAINING_SLOTS)
-    while not slots.acquire(timeout=0.25):
-        view["status"].info(f"Waiting for a free training slot: {TRAINING_SLOTS} runs are training on this "
-                            "server right now. Yours starts as soon as one finishes.", icon=":material/hourglass:")
+    while not slots.acquire(timeout=SLOT_POLL_SECONDS):
+        view["status"].info("Waiting for a free training slot: other students' runs are training on this server "
+                            "right now. Yours starts as soon as it is its turn.", icon=":material/hourglass:")
     return slots
 
 
@@ -302,7 +324,7 @@ def train_live(run, config, view):
     next_draw, slots = 0.0, wait_for_slot(view)
     run.owner = owner = object()
     try:
-        for record in train(config, data, start=run.last):
+        for record in epochs(run, config, data):
             if run.owner is not owner:  # a newer script run has taken this run over (Stop, Step, ...)
                 return
             run.records.append(record)
@@ -382,6 +404,7 @@ def suggested_lr(lr):
 
 def classify_ui(run, digits, baseline):
     """Draw or upload a digit; show what the model sees, its verdict, and which strokes drove it."""
+    from streamlit_drawable_canvas import st_canvas  # registers a component: only inside a running page
     st.divider()
     st.header("Classify your own digit")
     params, whose = classifier(run, digits)

@@ -118,6 +118,18 @@ class EpochRecord:
         """The scalar fields, for a CSV or a table."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "params"}
 
+    def __reduce__(self):
+        """Records travel between processes (digitviz.workers): send the arrays, freeze them again on arrival."""
+        scalars = [getattr(self, f.name) for f in fields(self)]
+        scalars[5] = dict(self.params)
+        return _unpickle_record, tuple(scalars)
+
+
+def _unpickle_record(epoch, train_loss, train_acc, valid_loss, valid_acc, params, seconds, diverged):
+    for a in params.values():
+        a.flags.writeable = False
+    return EpochRecord(epoch, train_loss, train_acc, valid_loss, valid_acc, MappingProxyType(params), seconds, diverged)
+
 
 def weight_map(params):
     """The weights as images: (28, 28) for a linear model, (hidden, 28, 28) for the two-layer net's first layer."""

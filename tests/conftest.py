@@ -1,4 +1,10 @@
+import os
+
 import pytest
+
+# AppTest runs the page in this process: train in its thread, as a server without worker processes would.
+# The worker processes are tested on their own (test_workers.py) and through the real server (browser tests).
+os.environ.setdefault("DIGITVIZ_TRAINING_PROCESSES", "0")
 
 from digitviz import load_digits
 
