@@ -72,7 +72,6 @@ def main():
     hidden, link_notes = read_link_once()
     action = controls_ui()
     values = settings_ui(hidden)
-    st.query_params.from_dict(to_query(values, hidden))  # the address bar always holds a shareable link
     digits = TEN if values["digits"] == "all" else (values["a"], values["b"])
     data, baseline = lesson_data(digits)
     config = fitted_config(config_of(values), data)
@@ -94,18 +93,23 @@ def main():
     show_run(run, view)
     classify_ui(run, digits, baseline)
     st.divider()
-    panel = st.segmented_control("For the classroom", list(PANELS), key="panel",
+    panel = st.segmented_control("For the classroom", list(PANELS), key="panel", format_func=PANEL_TITLES.get,
                                  help="Each opens below. Closed panels cost the shared server nothing.")
     if panel:
         PANELS[panel](run)
+    link = to_query(values, hidden) | ({"panel": panel} if panel else {})
+    st.query_params.from_dict(link)  # the address bar always holds a shareable link
 
 
 def read_link_once():
     """At a session's first run, put the link's settings into the widgets; keep its hidden controls and notes."""
     if "link" not in st.session_state:
-        values, hidden, notes = from_query(st.query_params.to_dict())
+        query = st.query_params.to_dict()
+        values, hidden, notes = from_query(query)
         for name, value in {**DEFAULTS, **values}.items():
             st.session_state[name] = value
+        if query.get("panel") in PANELS:  # a teacher's link can open the class board, ready to project
+            st.session_state.panel = query["panel"]
         st.session_state.link = (hidden, notes)
     for name, value in DEFAULTS.items():  # a control hidden by the link has no widget to keep its value
         st.session_state.setdefault(name, value)
@@ -393,8 +397,8 @@ def summary_ui(run, last, baseline):
              delta_color="off", delta_arrow="off")
     if last.diverged:
         st.error(f"**The run diverged at epoch {last.epoch}**: {last.diverged}. The learning rate "
-                 f"({run.config.lr:g}) is too high for this model: try {suggested_lr(run.config.lr):g} "
-                 "(a tenth of it) or the lesson's 1, then press **Train**.")
+                 f"({run.config.lr:g}) is too high for this model: try ten times smaller "
+                 f"({suggested_lr(run.config.lr):g}), or the lesson's 1, then press **Train**.")
 
 
 def suggested_lr(lr):
@@ -642,7 +646,8 @@ def load_model_file():
         st.session_state.model_file_error = str(e)
 
 
-PANELS = {"Mistakes": mistakes_ui, "Compare runs": compare_ui, "Class board": board_ui, "Save and load": files_ui}
+PANELS = {"mistakes": mistakes_ui, "compare": compare_ui, "board": board_ui, "files": files_ui}
+PANEL_TITLES = {"mistakes": "Mistakes", "compare": "Compare runs", "board": "Class board", "files": "Save and load"}
 
 if __name__ == "__main__":
     main()

@@ -109,7 +109,7 @@ def test_diverging_learning_rate_shows_the_note_not_a_traceback(at):
     short_run(at, epochs=20, lr=1000.0)
     assert at.session_state.run.status == "diverged"
     (note,) = at.error
-    assert "diverged at epoch 2" in note.value and "try 100" in note.value and "lesson's 1" in note.value
+    assert "diverged at epoch 2" in note.value and "ten times smaller (100)" in note.value and "lesson's 1" in note.value
     assert not at.exception
 
 

@@ -86,7 +86,7 @@ def test_overlay_of_two_runs_labelled_by_what_differs():
     at = page()
     train_run(at, epochs=3)
     train_run(at, epochs=3, lr=10.0)
-    open_panel(at, "Compare runs")
+    open_panel(at, "compare")
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     (compare,) = [s for s in specs if any(t.get("legendgroup", "").startswith("Run ") for t in s["data"])]
     names = sorted({t["name"] for t in compare["data"]})
@@ -98,7 +98,7 @@ def test_runs_table_delete_and_clear():
     train_run(at, epochs=2)
     train_run(at, epochs=2, lr=0.1)
     train_run(at, epochs=2, lr=10.0)
-    open_panel(at, "Compare runs")
+    open_panel(at, "compare")
     (table,) = [d for d in at.dataframe if "run" in d.value.columns]
     assert list(table.value["run"]) == [1, 2, 3] and list(table.value["lr"]) == [1.0, 0.1, 10.0]
     delete = [m for m in at.multiselect if m.label == "Delete runs"][0]
@@ -112,7 +112,7 @@ def test_runs_table_delete_and_clear():
 def test_mistakes_gallery_is_most_confident_first():
     at = page()
     train_run(at, epochs=5)
-    open_panel(at, "Mistakes")
+    open_panel(at, "mistakes")
     (gallery,) = [i for i in at.get("image") if len(i.captions) > 5]
     percents = [float(re.search(r"\(([\d.]+)%\)", c).group(1)) for c in gallery.captions]
     assert percents == sorted(percents, reverse=True) and len(percents) == 24
@@ -152,7 +152,7 @@ def test_ten_digit_verdict_shows_ten_probabilities():
 
 
 def test_downloads_are_offered_for_a_run():
-    at = open_panel(page(), "Save and load")
+    at = open_panel(page(), "files")
     assert not at.get("download_button")
     train_run(at, epochs=2)
     labels = [b.proto.label for b in at.get("download_button")]
@@ -161,7 +161,7 @@ def test_downloads_are_offered_for_a_run():
 
 def test_a_saved_model_loads_back_and_classifies(data):
     record = list(train(TrainConfig(epochs=4, seed=9), data))[-1]
-    at = open_panel(page(), "Save and load")
+    at = open_panel(page(), "files")
     at.file_uploader(key="model_file").upload("mine.npz", model_npz(record.params, TrainConfig(epochs=4), (3, 7)),
                                               "application/octet-stream").run()
     assert any("Loaded mine.npz" in s.value for s in at.success)
@@ -173,7 +173,7 @@ def test_a_saved_model_loads_back_and_classifies(data):
 
 
 def test_a_bad_model_file_gets_a_message():
-    at = open_panel(page(), "Save and load")
+    at = open_panel(page(), "files")
     at.file_uploader(key="model_file").upload("notes.npz", b"not a model", "application/octet-stream").run()
     assert any("not a saved model" in e.value for e in at.error) and not at.exception
 
@@ -188,7 +188,7 @@ def board_dir(tmp_path, monkeypatch):
 
 
 def test_posting_a_run_to_the_class_board(board_dir):
-    at = open_panel(page(), "Class board")
+    at = open_panel(page(), "board")
     train_run(at, epochs=3)
     at.text_input(key="board_name").input("Ada **bold**").run()
     at.button(key="post").click().run()
@@ -197,12 +197,12 @@ def test_posting_a_run_to_the_class_board(board_dir):
     assert list(newest[0]["name"]) == ["Ada **bold**"] and list(newest[1]["name"]) == ["Ada **bold**"]
     at.button(key="post").click().run()  # again at once: refused by the rate limit, with the wait time
     assert any("Please wait" in e.value for e in at.error)
-    other = open_panel(page(), "Class board")
+    other = open_panel(page(), "board")
     assert [d.value for d in other.dataframe if "name" in d.value.columns][0]["name"].tolist() == ["Ada **bold**"]
 
 
 def test_teacher_clears_the_board_only_with_the_passphrase(board_dir):
-    at = open_panel(page(), "Class board")
+    at = open_panel(page(), "board")
     train_run(at, epochs=2)
     at.text_input(key="board_name").input("Grace").run()
     at.button(key="post").click().run()
@@ -216,3 +216,9 @@ def test_closed_panels_build_nothing():
     at = page()
     train_run(at, epochs=2)
     assert not at.get("download_button") and not at.dataframe and not at.get("image")
+
+
+def test_a_link_opens_the_class_board_for_projecting(board_dir):
+    at = page(panel="board")
+    assert at.segmented_control(key="panel").value == "board" and at.text_input(key="board_name")
+    assert at.query_params["panel"] == "board"
