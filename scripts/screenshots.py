@@ -1,0 +1,106 @@
+"""Screenshots of the page's main states for docs/, taken from the real server in headless Chromium.
+
+    .venv/bin/python scripts/screenshots.py [--out docs]
+
+Writes
+  trained.png    after a default 30-epoch Train, 1400 wide, the whole page (the viewport is made as tall as
+                 the page: Streamlit scrolls its main section, not the document, so Playwright's full_page
+                 would only capture one screen);
+  diverged.png   learning rate 1000 (End on its slider), Train: the divergence note, 1400x1000;
+  phone.png      390x844 after a Train (the sidebar opened to press it, then closed again);
+  projector.png  1920x1080 after a Train.
+Needs Chromium (/usr/bin/chromium).
+"""
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_HEIGHT = 6000  # px: a whole-page shot taller than this is cut there
+
+
+def browser_helpers():
+    """The browser tests' helpers (start_server, wait_ready, ...), loaded by path."""
+    path = ROOT / "tests" / "browser" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("digitviz_browser_helpers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+h = browser_helpers()
+
+
+def open_page(browser, url, width, height):
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.add_init_script(h.TRACK_RUNS)
+    page.set_default_timeout(60_000)
+    return h.open_app(page, url)
+
+
+def train(page):
+    """Press Train, opening the sidebar first if the screen is narrow enough to hide it; wait for the last redraw."""
+    sidebar = page.get_by_test_id("stSidebar")
+    collapsed = sidebar.get_attribute("data-collapsed") == "true"
+    if collapsed:
+        page.get_by_test_id("stExpandSidebarButton").click()
+        page.wait_for_timeout(600)
+    h.click(page, h.button(page, "Train"))
+    h.accuracy_chart(page)  # waits for Plotly's last redraw
+    if collapsed:
+        page.get_by_test_id("stSidebarCollapseButton").get_by_role("button").click()
+        page.wait_for_timeout(600)
+
+
+def shoot(page, path):
+    """Screenshot with the mouse parked over empty header space, so that no tooltip is left showing."""
+    size = page.viewport_size
+    page.mouse.move(size["width"] // 2, 8)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(path))
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({size['width']}x{size['height']})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = p.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    chromium = h.find_chromium()
+    if not chromium:
+        sys.exit(h.MISSING_CHROMIUM)
+    with sync_playwright() as pw, h.start_server() as server:
+        browser = pw.chromium.launch(executable_path=chromium, args=h.CHROMIUM_ARGS)
+
+        page = open_page(browser, server.url, 1400, 1000)
+        train(page)
+        height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+        page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), MAX_HEIGHT)})
+        page.wait_for_timeout(1000)  # charts re-lay out to the new size
+        height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+        page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), MAX_HEIGHT)})
+        page.wait_for_timeout(500)
+        shoot(page, out / "trained.png")
+        page.context.close()
+
+        page = open_page(browser, server.url, 1400, 1000)
+        assert h.press_keys(page, "Learning rate", "End") == "1000.0"
+        train(page)
+        page.get_by_test_id("stAlertContentError").filter(has_text="diverged").wait_for()
+        shoot(page, out / "diverged.png")
+        page.context.close()
+
+        for name, width, height in (("phone", 390, 844), ("projector", 1920, 1080)):
+            page = open_page(browser, server.url, width, height)
+            train(page)
+            shoot(page, out / f"{name}.png")
+            page.context.close()
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The real page in a real browser: one `streamlit run` server per test session, a fresh browser context
+(so a fresh Streamlit session) per test, and helpers that wait the way a person does: for the page to settle.
+
+Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download does not work here, so
+pytest-playwright's fixtures are kept and only `browser_type_launch_args` is pointed at it.
+
+The plain functions (start_server, wait_ready, ...) are also used by scripts/screenshots.py and
+benchmarks/bench_browser.py.
+"""
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+MISSING_CHROMIUM = ("Chromium not found: install it with `apt-get install -y chromium` "
+                    "(scripts/test.sh does this as root)")
+SERVER_START_SECONDS = 60
+NOT_RUNNING = "[data-testid=stApp][data-test-script-state=notRunning]"
+# Installed in every page before it loads:
+# - counts the script runs the page has seen (each time stApp's script state turns to "running"), so that a
+#   helper can tell "the run my click started has finished" from "no run has started yet";
+# - window.__accuracy(): the Accuracy chart's validation curve and dashed baseline, as the browser's Plotly
+#   holds them (Streamlit's theme wraps titles in <b>, hence the tag stripping), or null when there is none.
+TRACK_RUNS = """
+window.__stRuns = 0;
+new MutationObserver(changes => {
+  for (const c of changes) if (c.target.getAttribute('data-test-script-state') === 'running') window.__stRuns++;
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+window.__accuracy = () => {
+  const title = el => ((el.layout && el.layout.title && el.layout.title.text) || '').replace(/<[^>]*>/g, '');
+  const charts = [...document.querySelectorAll('.js-plotly-plot')].filter(el => title(el) === 'Accuracy');
+  if (!charts.length) return null;
+  const el = charts[charts.length - 1];
+  const valid = el.data.find(t => t.name === 'validation accuracy');
+  const shape = (el.layout.shapes || [])[0];
+  return {points: valid.x.length, epochs: Array.from(valid.x), valid: Array.from(valid.y),
+          baseline: shape ? shape.y0 : null, dash: shape && shape.line ? shape.line.dash : null};
+};
+"""
+SETTLED = """() => {
+  const bar = document.querySelector('[data-testid=stProgress]'), chart = window.__accuracy();
+  const shown = bar && bar.innerText.match(/epoch (\\d+) of/);
+  return bar ? !!(shown && chart && chart.epochs[chart.epochs.length - 1] === Number(shown[1])) : chart === null;
+}"""
+
+
+# ---------------------------------------------------------------- the server
+
+def find_chromium():
+    """Debian's Chromium, or whatever `chromium` is on the PATH; None if there is none."""
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url):
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.read().decode().strip() == "ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on a free loopback port, as a person would start it."""
+
+    def __init__(self, proc, url, log):
+        self.proc, self.url, self.log = proc, url, log
+
+    def log_text(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_server(timeout=SERVER_START_SECONDS, attempts=3):
+    """Start the server and wait for /_stcore/health to say "ok"; RuntimeError with the server's log if not."""
+    for attempt in range(attempts):
+        port = free_port()
+        log = tempfile.NamedTemporaryFile("w+", prefix="digitviz-streamlit-", suffix=".log", delete=False)
+        cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        server = Server(proc, f"http://127.0.0.1:{port}", log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _healthy(server.url):
+                return server
+            time.sleep(0.2)
+        text, exited = server.log_text(), proc.poll() is not None
+        server.stop()
+        if exited and "is not available" in text and attempt + 1 < attempts:
+            continue  # someone took the port between free_port() and the server binding it: try another
+        why = f"exited with code {proc.returncode}" if exited else f"not healthy after {timeout} s"
+        raise RuntimeError(f"`{' '.join(cmd)}` {why}. Its log:\n{text}")
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- the page
+
+def script_state(page):
+    return page.get_attribute("[data-testid=stApp]", "data-test-script-state")
+
+
+def script_runs(page):
+    """How many script runs this page has seen start (needs TRACK_RUNS as an init script)."""
+    return page.evaluate("() => window.__stRuns || 0")
+
+
+def wait_ready(page, since=None, timeout=60_000, start_timeout=None):
+    """Wait until the script has run and stopped, so the page shows the result of what was just done.
+
+    `since`: script_runs(page) read before the action; waits (up to `start_timeout` ms, default 5 s) for a
+    run to start after it. Without it, gives a just-clicked script a moment (default 0.5 s) to start.
+    Either way it then waits for the script state to be notRunning.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        if since is not None:
+            page.wait_for_function("n => (window.__stRuns || 0) > n", arg=since, timeout=start_timeout or 5_000,
+                                   polling=20)
+        else:
+            page.wait_for_function(
+                "() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState !== 'notRunning'",
+                timeout=start_timeout or 500, polling=20)
+    except PlaywrightTimeout:
+        pass  # nothing (new) ran, or it ran and finished between two polls: either way, now wait for the end
+    page.wait_for_selector(NOT_RUNNING, state="attached", timeout=timeout)
+
+
+def open_app(page, url):
+    """Go to the page and wait for its first script run to finish. The page needs TRACK_RUNS (see `page`)."""
+    page.goto(url)
+    wait_ready(page, since=0, start_timeout=30_000)
+    button(page, "Train").wait_for(state="attached")
+    return page
+
+
+def click(page, locator, timeout=60_000):
+    """Click, then wait for the script run the click starts to finish."""
+    since = script_runs(page)
+    locator.click()
+    wait_ready(page, since=since, timeout=timeout)
+
+
+def button(page, name):
+    """One of the sidebar's buttons (Train, Stop, Step, Resume, Reset). Scoped to the sidebar: while a script
+    runs, Streamlit's own header shows a "Stop" button too."""
+    return page.get_by_test_id("stSidebar").get_by_role("button", name=name, exact=True)
+
+
+def slider(page, label):
+    """A sidebar slider's thumb by its label. Streamlit 1.67's sliders are React Aria ones: the thumb is an
+    <input type=range> (role slider, no aria-valuenow) whose aria-valuetext is the value shown."""
+    return page.locator(f'[data-testid=stSidebar] input[type=range][aria-label="{label}"]')
+
+
+def slider_text(page, label):
+    """What the slider shows above its thumb."""
+    thumb = page.locator(f'input[type=range][aria-label="{label}"]')
+    box = page.locator("[data-testid=stSidebar] [data-testid=stSlider]").filter(has=thumb)
+    return box.locator("[data-testid=stSliderThumbValue]").inner_text().strip()
+
+
+def press_keys(page, label, *keys):
+    """Focus a slider's thumb, press the keys, and wait for the rerun that the new value starts."""
+    thumb = slider(page, label)
+    since = script_runs(page)
+    thumb.focus()
+    for key in keys:
+        thumb.press(key)
+    wait_ready(page, since=since)
+    return thumb.get_attribute("aria-valuetext")
+
+
+def set_epochs(page, epochs):
+    """Epochs by keyboard: Home is 1, PageUp adds 100 (a tenth of the range), arrows add or take 1."""
+    hundreds, rest = divmod(epochs - 1, 100)
+    if rest > 50 and hundreds < 9:
+        keys = ["Home"] + ["PageUp"] * (hundreds + 1) + ["ArrowLeft"] * (100 - rest)
+    else:
+        keys = ["Home"] + ["PageUp"] * hundreds + ["ArrowRight"] * rest
+    if epochs == 1000:
+        keys = ["End"]
+    shown = press_keys(page, "Epochs", *keys)
+    assert shown == str(epochs), f"the epochs slider shows {shown}, wanted {epochs}"
+
+
+def accuracy_chart(page, settle_timeout=10_000):
+    """The Accuracy chart's validation curve and baseline as the browser's Plotly holds them, or None.
+
+    Plotly redraws a moment after Streamlit reports the script finished, so this first waits (up to
+    `settle_timeout` ms) for the chart to agree with the progress bar ("epoch N of M": the chart's last epoch
+    is N; no bar: no chart), and returns what is there either way.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        page.wait_for_function(SETTLED, timeout=settle_timeout, polling=50)
+    except PlaywrightTimeout:
+        pass  # the caller's assertions say what is wrong
+    return page.evaluate("() => window.__accuracy()")
+
+
+def errors_on_page(page):
+    """Texts of every exception or error alert the page shows."""
+    return page.locator("[data-testid=stException], [data-testid=stAlertContentError]").all_inner_texts()
+
+
+# ---------------------------------------------------------------- fixtures
+
+def pytest_collection_modifyitems(config, items):
+    """Without Chromium, each browser test here FAILS (not errors in set-up, not skips) saying how to get it,
+    and starts nothing: no server, no browser."""
+    if find_chromium():
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if item.get_closest_marker("browser") and here in Path(item.path).parents:
+            item.setup = lambda: None  # no fixtures
+            item.runtest = functools.partial(pytest.fail, MISSING_CHROMIUM, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path = find_chromium()
+    if not path:
+        pytest.fail(MISSING_CHROMIUM, pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, chromium):
+    return {**browser_type_launch_args, "executable_path": chromium,
+            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    try:
+        server = start_server()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    return app_server.url
+
+
+@pytest.fixture(scope="session")
+def base_url(app_url):
+    """pytest-playwright's base URL is the server's, so `page.goto("/")` opens the app."""
+    return app_url
+
+
+@pytest.fixture
+def page(page):
+    """pytest-playwright's page, counting script runs, with timeouts that fit a 2-core machine."""
+    page.add_init_script(TRACK_RUNS)
+    page.set_default_timeout(30_000)
+    return page
+
+
+@pytest.fixture
+def app(page, app_url):
+    """The page, loaded and settled, in a fresh Streamlit session (each test has its own browser context)."""
+    return open_app(page, app_url)
