@@ -1,0 +1,354 @@
+"""A class at once: N simulated students open the page in the same minute and all press Train.
+
+    python benchmarks/bench_load.py [--students 1 10 30] [--epochs 30] [--timeout 300]
+
+Starts the real server (`streamlit run streamlit_app.py` on a free 127.0.0.1 port, as the tests do) and
+drives it with benchmarks/student.py's websocket clients, which speak the browser's protocol. For each N:
+
+- N students connect at once, each with its own link `?seed=<i>&epochs=E`, and wait for the page;
+- all press Train at the same moment; each waits until its run is fully drawn (the status line says
+  `: done` and the "Accuracy" chart has E points) and its script run has finished;
+- while they train, one more client loads the page without training: how long a newcomer waits;
+- every student's "validation accuracy" curve is compared, value for value, with the engine's own run
+  for its seed, computed here with the same code (`digitviz.train`): a run leaking into another
+  session, or lost, shows up as a mismatch.
+
+Reports per N: completed runs, seconds from the click to fully drawn and to the end of the script run
+(median, 95th percentile, max), Accuracy redraws during the run and the longest wait between two
+(the page aims at 3 a second or more), the newcomer's page load, the server's CPU seconds and resident
+memory (before, after, growth per session), and the server log's warnings and errors.
+Targets (issue 7): at N=30 every run completes with its own records and p95 < 10 s; a few MB a session.
+A first student loads and trains once before the measurements, so one-time work (imports, the data
+cache, the default model) is not charged to N=1.
+"""
+import argparse
+import asyncio
+import math
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from student import Server, Student, StudentError, trace  # noqa: E402
+
+from digitviz import load_digits, train  # noqa: E402
+from digitviz.settings import DEFAULTS, config_of  # noqa: E402
+
+MB = 1024 * 1024
+
+
+# ------------------------------------------------------------------ the server process, seen from outside
+
+class ProcessMeter:
+    """CPU seconds (user + system, all threads) and resident memory of a process: psutil if installed,
+    else Linux's /proc."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        try:
+            import psutil
+            self._proc = psutil.Process(pid)
+        except ImportError:
+            self._proc = None
+
+    def cpu_seconds(self):
+        if self._proc is not None:
+            t = self._proc.cpu_times()
+            return t.user + t.system
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss(self):
+        if self._proc is not None:
+            return self._proc.memory_info().rss
+        return int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def threads(self):
+        if self._proc is not None:
+            return self._proc.num_threads()
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine so far, all processes: others' work shows up here."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), sum(fields) / os.sysconf("SC_CLK_TCK")
+
+
+async def sample_threads(meter, peak, every=0.05):
+    """Keep peak[0] at the most threads the server had: a script run is a thread, so this counts the runs
+    in flight at once (plus the server's own half a dozen)."""
+    while True:
+        try:
+            peak[0] = max(peak[0], meter.threads())
+        except (OSError, ValueError):
+            pass
+        await asyncio.sleep(every)
+
+
+def own_cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+# ------------------------------------------------------------------ one class
+
+def expected_curves(seeds, epochs):
+    """seed -> the validation accuracies the engine gives for that seed, at the page's other defaults.
+    Computed in a fresh thread with one torch thread, as the page's script runs train."""
+    data, out = load_digits(), {}
+
+    def work():
+        torch.set_num_threads(1)
+        for seed in seeds:
+            out[seed] = [r.valid_acc for r in train(config_of({**DEFAULTS, "seed": seed, "epochs": epochs}), data)]
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return out
+
+
+def drawn_at(student, epochs):
+    """When the run was fully drawn: the status says done and the Accuracy chart has all its points.
+    The time of the later of those two deltas, or None if the page does not show that."""
+    status = [t for t, body in student.texts(with_times=True) if re.match(r"Run \d+, .*: done$", body)]
+    at, spec = student.chart("Accuracy", with_time=True)
+    curve = trace(spec, "validation accuracy") if spec else None
+    if not status or curve is None or len(curve["y"]) != epochs:
+        return None
+    return max(status[0], at)
+
+
+def check_records(student, seed, expected, epochs):
+    """'' if the student's Accuracy chart is exactly the engine's run for its seed, else what is wrong."""
+    spec = student.chart("Accuracy")
+    if spec is None:
+        return "no Accuracy chart"
+    curve = trace(spec, "validation accuracy")
+    if curve is None:
+        return "no validation accuracy trace"
+    if curve["x"] != list(range(1, epochs + 1)):
+        return f"epochs {curve['x'][:3]}... ({len(curve['x'])} points)"
+    if curve["y"] != expected[seed]:
+        others = [s for s, ys in expected.items() if ys == curve["y"]]
+        close = all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(curve["y"], expected[seed]))
+        return (f"got seed {others[0]}'s run" if others else
+                "within 1e-9 but not exactly equal" if close else "values differ from the engine's")
+    if not any(f"seed {seed}" in t for t in student.texts()):
+        return "status line names another seed"
+    return ""
+
+
+def redraw_times(student):
+    """(seconds from the click to the first Accuracy chart, longest wait between two Accuracy charts)."""
+    times = [t for t, title, _ in student.redraws if title == "Accuracy"]
+    first = times[0] - student.clicked_at if times else None
+    return first, max((b - a for a, b in zip(times, times[1:])), default=None)
+
+
+async def probe_load(url, delay):
+    """A newcomer who opens the page `delay` s after the class pressed Train: seconds to a drawn page."""
+    await asyncio.sleep(delay)
+    began = time.perf_counter()
+    newcomer = Student(url, name="newcomer")
+    try:
+        await newcomer.connect(timeout=120)
+        return newcomer.finished_at - began, newcomer.finished_at
+    finally:
+        await newcomer.close()
+
+
+async def one_class(server, meter, n, epochs, expected, timeout):
+    result = {"n": n, "errors": []}
+    rss_before, cpu_before, own_before = meter.rss(), meter.cpu_seconds(), own_cpu_seconds()
+    students = [Student(server.url, f"seed={i}&epochs={epochs}", name=f"seed {i}") for i in range(n)]
+
+    began = time.perf_counter()
+    loads = await asyncio.gather(*(s.connect(timeout=timeout) for s in students), return_exceptions=True)
+    result["load_all_s"] = time.perf_counter() - began
+    result["load_s"] = [s.finished_at - began for s, e in zip(students, loads) if not isinstance(e, BaseException)]
+    for s, e in zip(students, loads):
+        if isinstance(e, BaseException):
+            result["errors"].append(f"{s.name}: load: {e!r}")
+    ready = [s for s, e in zip(students, loads) if not isinstance(e, BaseException)]
+    result["rss_loaded"] = meter.rss()
+
+    result["cpu_load_s"] = meter.cpu_seconds() - cpu_before
+    peak = [meter.threads()]
+    result["threads_idle"] = peak[0]
+    sampler = asyncio.create_task(sample_threads(meter, peak))
+    cpu_click, machine_click, load_click = meter.cpu_seconds(), machine_cpu(), os.getloadavg()[0]
+    clicked = time.perf_counter()
+    await asyncio.gather(*(s.click("train") for s in ready))
+    probe = asyncio.create_task(probe_load(server.url, 0.2))
+    waits = await asyncio.gather(*(s.wait_until_finished(timeout) for s in ready), return_exceptions=True)
+    result["train_wall_s"] = time.perf_counter() - clicked
+    result["cpu_train_s"] = meter.cpu_seconds() - cpu_click
+    busy, total = (b - a for a, b in zip(machine_click, machine_cpu()))
+    result["machine_busy"] = busy / total * (os.cpu_count() or 1) if total else None
+    result["load_before"] = load_click
+    sampler.cancel()
+    result["threads_peak"] = peak[0]
+    try:
+        result["probe_s"], probe_done = await probe
+        result["busy_at_probe"] = sum(1 for s in ready if s.finished_at is None or s.finished_at > probe_done)
+    except (StudentError, OSError) as e:
+        result["errors"].append(f"newcomer: {e!r}")
+        result["probe_s"], result["busy_at_probe"] = None, None
+
+    drawn, settled, firsts, gaps, redraws, wrong = [], [], [], [], [], []
+    for s, e in zip(ready, waits):
+        seed = int(s.name.split()[1])
+        if isinstance(e, BaseException):
+            result["errors"].append(f"{s.name}: train: {e!r}")
+            continue
+        at = drawn_at(s, epochs)
+        problem = check_records(s, seed, expected, epochs) if at is not None else "never fully drawn"
+        if problem:
+            wrong.append(f"{s.name}: {problem}")
+            continue
+        drawn.append(at - s.clicked_at)
+        settled.append(s.finished_at - s.clicked_at)
+        first, gap = redraw_times(s)
+        firsts.append(first)
+        if gap is not None:
+            gaps.append(gap)
+        redraws.append(sum(1 for _, title, _ in s.redraws if title == "Accuracy"))
+    result.update(completed=len(drawn), wrong=wrong, drawn=drawn, settled=settled, firsts=firsts, gaps=gaps,
+                  redraws=redraws,
+                  exceptions=sum(len(s.exceptions_seen) for s in students),
+                  largest_msg=max((s.largest_message for s in students), default=0))
+    result["rss_trained"] = meter.rss()
+    result["cpu_s"] = meter.cpu_seconds() - cpu_before
+    result["client_cpu_s"] = own_cpu_seconds() - own_before
+    result["rss_before"] = rss_before
+    await asyncio.gather(*(s.close() for s in students))
+    await asyncio.sleep(1.0)
+    result["rss_closed"] = meter.rss()
+    return result
+
+
+# ------------------------------------------------------------------ the report
+
+def pct(values, q):
+    """The q-th percentile (nearest rank), or None."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def spread(values):
+    return f"{fmt(statistics.median(values) if values else None)} / {fmt(pct(values, 95))} / " \
+           f"{fmt(max(values) if values else None)}"
+
+
+def report(results, epochs, cores):
+    rows = [("students", lambda r: str(r["n"])),
+            ("completed, own records", lambda r: f"{r['completed']}/{r['n']}"),
+            ("page load, all at once: median / p95 / max s", lambda r: spread(r["load_s"])),
+            ("click -> fully drawn: median / p95 / max s", lambda r: spread(r["drawn"])),
+            ("click -> script run ended: median / p95 / max s", lambda r: spread(r["settled"])),
+            ("Accuracy redraws per run: min / median", lambda r: f"{min(r['redraws'], default=0)} / "
+                                                                 f"{fmt(statistics.median(r['redraws']) if r['redraws'] else None, '.0f')}"),
+            ("click -> first Accuracy chart: median / p95 / max s", lambda r: spread(r["firsts"])),
+            ("longest wait between redraws: median / p95 / max s", lambda r: spread(r["gaps"])),
+            ("newcomer's page load during training s", lambda r: fmt(r["probe_s"])
+             + ("" if r["busy_at_probe"] is None else f" ({r['busy_at_probe']} still training)")),
+            ("server CPU s (load + train)", lambda r: f"{r['cpu_s']:.1f}"),
+            ("server CPU s per student: page load / Train run", lambda r: f"{r['cpu_load_s'] / r['n']:.2f} / "
+                                                                         f"{r['cpu_train_s'] / r['n']:.2f}"),
+            ("server CPU while training, cores busy", lambda r: f"{r['cpu_train_s'] / r['train_wall_s']:.2f} of {cores}"),
+            ("whole machine while training, cores busy", lambda r: f"{fmt(r['machine_busy'])} of {cores}"),
+            ("load average at the click (1 min)", lambda r: f"{r['load_before']:.1f}"),
+            ("server threads idle -> peak while training", lambda r: f"{r['threads_idle']} -> {r['threads_peak']}"),
+            ("this script's own CPU s (clients)", lambda r: f"{r['client_cpu_s']:.2f}"),
+            ("server RSS before -> loaded -> trained MB", lambda r: f"{r['rss_before'] / MB:.0f} -> "
+                                                                   f"{r['rss_loaded'] / MB:.0f} -> {r['rss_trained'] / MB:.0f}"),
+            ("growth per session MB", lambda r: f"{(r['rss_trained'] - r['rss_before']) / MB / r['n']:.2f}"),
+            ("server RSS 1 s after closing MB", lambda r: f"{r['rss_closed'] / MB:.0f}"),
+            ("largest ForwardMsg KB", lambda r: f"{r['largest_msg'] / 1024:.0f}"),
+            ("exception elements received", lambda r: str(r["exceptions"]))]
+    width = max(len(name) for name, _ in rows)
+    cols = [[cell(r) for r in results] for _, cell in rows]
+    colw = max(len(c) for col in cols for c in col) + 2
+    print(f"\n{epochs}-epoch runs, one per student, seeds 0..N-1; times from each student's own click\n")
+    for (name, _), col in zip(rows, cols):
+        print(name.ljust(width), "|", "".join(c.rjust(colw) for c in col))
+    for r in results:
+        for line in r["errors"] + r["wrong"]:
+            print(f"N={r['n']}: {line}")
+    for r in results:
+        if r["n"] == 30:
+            p95 = pct(r["drawn"], 95)
+            met = r["completed"] == 30 and p95 is not None and p95 < 10
+            print(f"\nissue 7's target at N=30 (all complete with their own records, p95 click->drawn < 10 s): "
+                  f"{'met' if met else 'NOT met'} ({r['completed']}/30, p95 {fmt(p95)} s)")
+
+
+def log_summary(text):
+    lines = text.splitlines()
+    bad = [l for l in lines if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception)\b", l)]
+    print(f"\nserver log: {len(lines)} lines, {len(bad)} warning/error lines")
+    for line in bad[:15]:
+        print("   ", line[:200])
+
+
+async def run(args):
+    seeds = range(max(args.students))
+    t = time.perf_counter()
+    expected = expected_curves(seeds, args.epochs)
+    print(f"engine's own curves for seeds 0..{len(seeds) - 1}: {time.perf_counter() - t:.1f} s")
+    server = Server()
+    try:
+        meter = ProcessMeter(server.pid)
+        print(f"server pid {server.pid} on {server.url}; RSS {meter.rss() / MB:.0f} MB before any session")
+        t = time.perf_counter()
+        async with Student(server.url, f"seed=0&epochs={args.epochs}", name="warm-up") as first:
+            loaded = time.perf_counter() - t
+            await first.click("train")
+            await first.wait_until_finished(args.timeout)
+            print(f"warm-up student: first page load {loaded:.1f} s (imports, data, default model), "
+                  f"first run {first.finished_at - first.clicked_at:.1f} s")
+        results = []
+        for n in args.students:
+            results.append(await one_class(server, meter, n, args.epochs, expected, args.timeout))
+            r = results[-1]
+            print(f"N={n}: {r['completed']}/{n} done, p95 click->drawn {fmt(pct(r['drawn'], 95))} s")
+            if not server.alive():
+                raise RuntimeError(f"the server died during N={n}")
+        report(results, args.epochs, os.cpu_count())
+        log_summary(server.log_text())
+        return results
+    finally:
+        server.cleanup()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--students", type=int, nargs="+", default=[1, 10, 30])
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--timeout", type=float, default=300, help="seconds a student waits for one script run")
+    args = p.parse_args()
+    if not all(1 <= n <= 200 for n in args.students) or not 1 <= args.epochs <= 1000:
+        p.error("students: 1 to 200 each; epochs: 1 to 1000")
+    results = asyncio.run(run(args))
+    ok = all(r["completed"] == r["n"] for r in results)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""A simulated student: a minimal Streamlit client that speaks the browser's websocket protocol.
+
+    student = Student("http://127.0.0.1:8501", query="seed=3&epochs=30")
+    await student.connect()            # like opening the link: one script run, drawn
+    await student.click("train")       # like pressing Train
+    await student.wait_until_finished(60)
+    student.chart("Accuracy")          # the Plotly spec the browser would draw
+    await student.close()
+
+It does what the browser does, with Streamlit's own protobufs and nothing else:
+
+- GETs the page and `/_stcore/health`, which sets the `_streamlit_xsrf` cookie (XSRF protection is on in
+  `.streamlit/config.toml`);
+- opens `ws://HOST:PORT/_stcore/stream` with the same-origin `Origin` header, the cookie, and the
+  `Sec-WebSocket-Protocol` entries the browser sends: `streamlit`, then the XSRF token (the cookie's
+  value). Streamlit 1.67 accepts the socket without them too (the token only gates reading the login
+  cookie), but a student looks like a browser;
+- sends `BackMsg.rerun_script` (a `ClientState`: the link's query string, the page's script hash, the
+  widget states) for a page load and for each click;
+- reads `ForwardMsg`s: `new_session` starts a script run, `delta`s add or replace the element at their
+  `metadata.delta_path`, `script_finished` ends the run. As the browser does, elements that a finished
+  run did not send again are dropped. It never declares cached messages, so the server sends every
+  message in full (no `ref_hash`).
+
+A click sends only the button's trigger. That is enough: Streamlit keeps every widget value it was not
+sent from the session's own state (the page's settings come from the link, via `st.session_state`, at
+the session's first run), which tests/test_student_client.py checks by training with a link's seed.
+
+Timing, for the load benchmark: `clicked_at` (the click's BackMsg sent), `last_delta_at` (the newest
+delta), `finished_at` (the click's `script_finished`) and `redraws`, one (time, title, points) per
+Plotly chart delta received since the click: how often the page redrew while training.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+ROOT = Path(__file__).resolve().parent.parent
+XSRF_COOKIE = "_streamlit_xsrf"
+FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+TEXT_ELEMENTS = ("markdown", "alert", "heading", "text", "exception")
+
+
+class StudentError(RuntimeError):
+    """The server closed the socket, or a run did not finish in time."""
+
+
+def http_get(url, headers=None, timeout=10):
+    """(status, headers, body) of a plain GET; blocking, so the async code runs it in a thread."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as r:
+        return r.status, r.headers, r.read()
+
+
+def plotly_title(spec):
+    title = (spec.get("layout") or {}).get("title")
+    return (title.get("text") if isinstance(title, dict) else title) or ""
+
+
+def plotly_values(values):
+    """A Plotly array as a list: plain JSON lists, or Plotly 6+'s typed arrays ({"dtype", "bdata"})."""
+    if isinstance(values, dict) and "bdata" in values:
+        import numpy as np
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values or [])
+
+
+def trace(spec, name):
+    """The trace called `name` in a Plotly spec, as {"x": [...], "y": [...]}, or None."""
+    for t in spec.get("data", []):
+        if t.get("name") == name:
+            return {"x": plotly_values(t.get("x")), "y": plotly_values(t.get("y"))}
+    return None
+
+
+class Student:
+    """One browser tab on the page: one websocket, one Streamlit session."""
+
+    def __init__(self, url, query="", name=None):
+        parts = urlsplit(url)
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.ws_url = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}/_stcore/stream"
+        self.query = query.lstrip("?")
+        self.name = name or self.query or "student"
+        self.ws = None
+        self.elements = {}  # delta path (tuple) -> Element proto: what the page shows now
+        self.blocks = {}  # delta path -> Block proto
+        self.updated_at = {}  # delta path -> perf_counter() of the delta that put its element there
+        self.page_script_hash = ""
+        self.script_run_id = None
+        self.runs_finished = 0
+        self.exceptions_seen = []  # every exception element any run sent, kept even after it is dropped
+        self.bytes_received = self.messages_received = self.largest_message = 0
+        self.clicked_at = self.last_delta_at = self.finished_at = self.connected_at = None
+        self.redraws = []  # (perf_counter, chart title, points in its first trace) since the last click
+        self.closed_with = None  # the close code and reason, once the server closed the socket
+        self._touched = set()  # paths the current run has sent
+        self._awaiting = 0  # bumped by every rerun request; a run started after it sets _finished
+        self._run_awaits = None  # the _awaiting value when the current run started
+        self._done_awaits = None  # the _awaiting value when the last awaited run finished
+        self._finished = asyncio.Event()
+        self._reader = None
+
+    # ------------------------------------------------------------------ connecting
+
+    async def connect(self, timeout=120):
+        """Load the page as a browser does, then wait for its first script run to be drawn."""
+        loop = asyncio.get_running_loop()
+        page = f"{self.url}/" + (f"?{self.query}" if self.query else "")
+        await loop.run_in_executor(None, http_get, page)
+        _, headers, body = await loop.run_in_executor(None, http_get, f"{self.url}/_stcore/health")
+        if body.strip() != b"ok":
+            raise StudentError(f"{self.name}: the server is not healthy: {body[:100]!r}")
+        token = None
+        for header in headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            if name.strip() == XSRF_COOKIE:
+                token = rest.split(";", 1)[0]
+        extra, protocols = {}, ["streamlit"]
+        if token:  # XSRF protection on: the browser echoes the cookie's token as the second subprotocol
+            extra["Cookie"] = f"{XSRF_COOKIE}={token}"
+            protocols.append(token)
+        self.ws = await websockets.connect(self.ws_url, subprotocols=protocols, additional_headers=extra,
+                                           origin=self.url, max_size=None, open_timeout=timeout,
+                                           compression=None)
+        self.connected_at = time.perf_counter()
+        self._reader = asyncio.create_task(self._read(), name=f"student-{self.name}")
+        await self.rerun()
+        await self.wait_until_finished(timeout)
+        return self
+
+    async def close(self):
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def __aenter__(self):
+        return await self.connect()
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    # ------------------------------------------------------------------ talking to the server
+
+    async def rerun(self, widget_states=()):
+        """Send a rerun_script BackMsg, as the browser does on load and on any widget change."""
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string = self.query
+        state.page_script_hash = self.page_script_hash
+        state.widget_states.widgets.extend(widget_states)
+        self._awaiting += 1
+        self._finished.clear()
+        await self.ws.send(msg.SerializeToString())
+
+    async def click(self, key):
+        """Press the button whose key is `key` (or whose label is `key`): a rerun with its trigger set."""
+        button = self.button(key)
+        if button is None:
+            raise StudentError(f"{self.name}: no button {key!r} on the page")
+        self.redraws = []
+        self.finished_at = None
+        self.clicked_at = time.perf_counter()
+        await self.rerun([WidgetState(id=button.id, trigger_value=True)])
+
+    async def wait_until_finished(self, timeout=60):
+        """Wait for the script run that the last rerun (load or click) started to finish."""
+        try:
+            await asyncio.wait_for(self._finished.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise StudentError(f"{self.name}: the run did not finish within {timeout} s") from None
+        if self._done_awaits != self._awaiting:  # woken by the socket closing, not by the run's end
+            raise StudentError(f"{self.name}: the server closed the socket: {self.closed_with}")
+        return self
+
+    async def _read(self):
+        try:
+            async for data in self.ws:
+                self._handle(data)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed_with = (self.ws.close_code, self.ws.close_reason)
+            self._finished.set()  # wake any waiter; wait_until_finished tells a close from a finish
+
+    def _handle(self, data):
+        now = time.perf_counter()
+        self.messages_received += 1
+        self.bytes_received += len(data)
+        self.largest_message = max(self.largest_message, len(data))
+        msg = ForwardMsg()
+        msg.ParseFromString(data)
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.page_script_hash = msg.new_session.page_script_hash
+            self.script_run_id = msg.metadata.run.script_run_id
+            self._run_awaits = self._awaiting
+            self._touched = set()
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string  # the address bar, as the page rewrote it
+        elif kind == "delta":
+            self._delta(tuple(msg.metadata.delta_path), msg.delta, now)
+        elif kind == "script_finished":
+            if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                self._drop_stale()
+            if msg.script_finished in FINISHED:
+                self.runs_finished += 1
+                if self._run_awaits == self._awaiting:
+                    self.finished_at = now
+                    self._done_awaits = self._awaiting
+                    self._finished.set()
+
+    def _delta(self, path, delta, now):
+        which = delta.WhichOneof("type")
+        if which == "new_element":
+            element = delta.new_element
+            self._drop_below(path)
+            self.blocks.pop(path, None)
+            self.elements[path] = element
+            self.updated_at[path] = self.last_delta_at = now
+            self._touched.add(path)
+            if element.WhichOneof("type") == "exception":
+                self.exceptions_seen.append(element.exception)
+            if element.WhichOneof("type") == "plotly_chart" and self.clicked_at is not None:
+                spec = json.loads(element.plotly_chart.spec)
+                first = spec.get("data") or [{}]
+                self.redraws.append((now, plotly_title(spec), len(plotly_values(first[0].get("x")))))
+        elif which == "add_block":
+            self.elements.pop(path, None)
+            self.blocks[path] = delta.add_block
+            self.updated_at[path] = self.last_delta_at = now
+            self._touched.add(path)
+        # new_transient (spinners, toasts) changes nothing that stays on the page
+
+    def _drop_below(self, path):
+        n = len(path)
+        for table in (self.elements, self.blocks):
+            for p in [p for p in table if len(p) > n and p[:n] == path]:
+                del table[p]
+                self.updated_at.pop(p, None)
+
+    def _drop_stale(self):
+        """What the browser does at the end of a full run: forget what this run did not send."""
+        keep = self._touched
+        for table in (self.elements, self.blocks):
+            for p in [p for p in table if p not in keep]:
+                del table[p]
+                self.updated_at.pop(p, None)
+
+    # ------------------------------------------------------------------ what the page shows
+
+    def _ordered(self):
+        return [self.elements[p] for p in sorted(self.elements)]
+
+    def widgets(self):
+        """{widget id: element proto} for every widget on the page."""
+        out = {}
+        for element in self._ordered():
+            inner = getattr(element, element.WhichOneof("type"))
+            if getattr(inner, "id", ""):
+                out[inner.id] = inner
+        return out
+
+    def widget(self, key):
+        """The widget whose key is `key` (its id ends with '-key'), else the first one labelled `key`."""
+        widgets = self.widgets()
+        for wid, inner in widgets.items():
+            if wid.endswith(f"-{key}"):
+                return inner
+        for inner in widgets.values():
+            if getattr(inner, "label", None) == key:
+                return inner
+        return None
+
+    def button(self, key):
+        for element in self._ordered():
+            if element.WhichOneof("type") == "button":
+                b = element.button
+                if b.id.endswith(f"-{key}") or b.label == key:
+                    return b
+        return None
+
+    def charts(self):
+        """Every Plotly chart on the page, as the spec (a dict) the browser would draw."""
+        return [json.loads(e.plotly_chart.spec) for e in self._ordered() if e.WhichOneof("type") == "plotly_chart"]
+
+    def chart(self, title, with_time=False):
+        """The Plotly chart whose layout title is `title`, or None; with_time: (perf_counter() when it
+        arrived, spec), or (None, None)."""
+        for path in sorted(self.elements):
+            element = self.elements[path]
+            if element.WhichOneof("type") == "plotly_chart":
+                spec = json.loads(element.plotly_chart.spec)
+                if plotly_title(spec) == title:
+                    return (self.updated_at[path], spec) if with_time else spec
+        return (None, None) if with_time else None
+
+    def texts(self, with_times=False):
+        """The bodies of every markdown, alert, heading, text and exception element, in page order;
+        with_times: (perf_counter() when it arrived, body) pairs."""
+        out = []
+        for path in sorted(self.elements):
+            element = self.elements[path]
+            kind = element.WhichOneof("type")
+            if kind in TEXT_ELEMENTS:
+                inner = getattr(element, kind)
+                body = getattr(inner, "body", "") or getattr(inner, "message", "")
+                out.append((self.updated_at[path], body) if with_times else body)
+        return out
+
+    def exceptions(self):
+        """Exceptions the page shows now (with showErrorDetails = "none", only their type and a message)."""
+        return [e.exception for e in self._ordered() if e.WhichOneof("type") == "exception"]
+
+    # ------------------------------------------------------------------ timing
+
+    def redraw_rate(self, title="Accuracy"):
+        """Redraws of the chart `title` per second between the click and the run's end; None without 2."""
+        times = [t for t, name, _ in self.redraws if name == title]
+        if len(times) < 2 or self.finished_at is None:
+            return None
+        return len(times) / (times[-1] - self.clicked_at)
+
+
+# ---------------------------------------------------------------------- the server the students talk to
+
+def run_async(coro):
+    """asyncio.run, on a thread of its own: works even where an event loop is already running (Playwright's
+    sync API leaves one in pytest's main thread)."""
+    out = {}
+
+    def work():
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as e:  # handed back to the caller's thread as it is
+            out["error"] = e
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url, timeout=2):
+    try:
+        return http_get(f"{url}/_stcore/health", timeout=timeout)[2].strip() == b"ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on a free loopback port, as the tests start it, with its own data
+    folder (so the class board's SQLite file is a throwaway one) and its output in a log file.
+
+        with Server(extra_args=["--server.maxMessageSize", "2"]) as server:
+            ... server.url, server.pid, server.log_text()
+    """
+
+    def __init__(self, extra_args=(), timeout=90, attempts=3):
+        self.data_dir = tempfile.TemporaryDirectory(prefix="digitviz-students-")
+        for attempt in range(attempts):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log = open(Path(self.data_dir.name) / f"server-{attempt}.log", "w+")
+            self.cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
+                        "--server.address", "127.0.0.1", "--server.headless", "true",
+                        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args]
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIGITVIZ_DATA_DIR": self.data_dir.name}
+            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if healthy(self.url):
+                    return
+                time.sleep(0.2)
+            text, exited = self.log_text(), self.proc.poll() is not None
+            self.stop()
+            if exited and "is not available" in text and attempt + 1 < attempts:
+                continue  # another process took the port between free_port() and the bind
+            why = f"exited with code {self.proc.returncode}" if exited else f"not healthy after {timeout} s"
+            raise RuntimeError(f"`{' '.join(self.cmd)}` {why}. Its log:\n{text}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_text(self):
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self):
+        """Stop the server (SIGTERM, then SIGKILL after 10 s); its log stays readable until cleanup()."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def cleanup(self):
+        self.stop()
+        self.log.close()
+        self.data_dir.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
