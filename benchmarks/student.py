@@ -346,6 +346,11 @@ class Student:
 
 # ---------------------------------------------------------------------- the server the students talk to
 
+def production_env():
+    """This environment, less the tests' switch to in-thread training: a real server trains as it would in use."""
+    return {k: v for k, v in os.environ.items() if k != "DIGITVIZ_TRAINING_PROCESSES"}
+
+
 def run_async(coro):
     """asyncio.run, on a thread of its own: works even where an event loop is already running (Playwright's
     sync API leaves one in pytest's main thread)."""
@@ -386,7 +391,7 @@ class Server:
             ... server.url, server.pid, server.log_text()
     """
 
-    def __init__(self, extra_args=(), timeout=90, attempts=3):
+    def __init__(self, extra_args=(), timeout=90, attempts=3, extra_env=None):
         self.data_dir = tempfile.TemporaryDirectory(prefix="digitviz-students-")
         for attempt in range(attempts):
             self.port = free_port()
@@ -395,7 +400,7 @@ class Server:
             self.cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
                         "--server.address", "127.0.0.1", "--server.headless", "true",
                         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args]
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIGITVIZ_DATA_DIR": self.data_dir.name}
+            env = {**production_env(), **(extra_env or {}), "PYTHONUNBUFFERED": "1", "DIGITVIZ_DATA_DIR": self.data_dir.name}
             self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:

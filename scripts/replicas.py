@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 import websockets  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
-from student import XSRF_COOKIE, Student, StudentError, run_async  # noqa: E402
+from student import XSRF_COOKIE, Student, StudentError, production_env, run_async  # noqa: E402
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 COMPOSE_CONF = ROOT / "deploy" / "nginx.compose.conf"
@@ -242,7 +242,7 @@ class Stack:
         self._start_nginx(nginx)
 
     def _start_replicas(self):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIGITVIZ_BOARD_URL": self.board_url,
+        env = {**production_env(), "PYTHONUNBUFFERED": "1", "DIGITVIZ_BOARD_URL": self.board_url,
                "DIGITVIZ_BOARD_PASSPHRASE": self.passphrase}
         pending = list(range(self.replicas_wanted))
         for attempt in range(3):

@@ -121,3 +121,19 @@ def test_malformed_and_oversized_messages_do_not_take_the_server_down(server, da
     assert bystanders_curve["y"] == expected  # the session that was open meanwhile still trains
     curve, _ = run_async(train_once(server.url, "?epochs=3&seed=5"))  # and so does a fresh one
     assert curve["y"] == expected
+
+
+def test_a_student_who_leaves_stops_their_training():
+    """One training slot; a run that would take minutes, and its student closes the tab: the next student's
+    run must get the slot at once. If the abandoned run went on, the second would wait for minutes."""
+    async def scenario(url):
+        leaver = Student(url, "?epochs=1000&batch_size=1")
+        await leaver.connect()
+        await leaver.click("train")
+        await asyncio.sleep(1.0)  # it is training now, holding the only slot
+        await leaver.close()
+        curve, _ = await train_once(url, "?epochs=2&seed=1")
+        return curve
+
+    with Server(extra_env={"DIGITVIZ_TRAINING_SLOTS": "1"}) as server:
+        assert run_async(scenario(server.url))["x"] == [1, 2]

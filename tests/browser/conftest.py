@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.student import production_env
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -113,7 +115,7 @@ def start_server(timeout=SERVER_START_SECONDS, attempts=3):
                "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false"]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**production_env(), "PYTHONUNBUFFERED": "1"})
         server = Server(proc, f"http://127.0.0.1:{port}", log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
