@@ -411,7 +411,6 @@ def classify_ui(run, digits, baseline):
     from streamlit_drawable_canvas import st_canvas  # registers a component: only inside a running page
     st.divider()
     st.header("Classify your own digit")
-    params, whose = classifier(run, digits)
     what = "any digit" if digits == TEN else f"a {digits[0]} or a {digits[1]}"
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
     with draw_tab:
@@ -429,6 +428,7 @@ def classify_ui(run, digits, baseline):
         except ImageError as e:
             (st.info if str(e) == CANVAS_EMPTY else st.error)(str(e))
             return
+        params, whose = classifier(run, digits)  # only now: a default model is trained the first time it's needed
         verdict_ui(classify(params, image, digits, baseline.means), original, image, digits, whose)
 
 
