@@ -13,31 +13,18 @@ and prints the best and the median of the repeats, and the page's time over the 
 Needs Chromium (/usr/bin/chromium); the server and the browser share this machine's cores.
 """
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
 import sys
-import threading
 import time
-from pathlib import Path
 
 import streamlit
 import torch
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from digitviz import TrainConfig, load_digits, train  # noqa: E402
-
-
-def browser_helpers():
-    """The browser tests' helpers (start_server, wait_ready, ...), loaded by path: one way to drive the page."""
-    path = ROOT / "tests" / "browser" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("digitviz_browser_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from common import browser_helpers, engine_alone
+from digitviz import TrainConfig, load_digits  # noqa: E402
 
 
 h = browser_helpers()
@@ -61,23 +48,6 @@ ARM = """epochs => {
   requestAnimationFrame(frame);
   m.timer = setInterval(() => { check(); if (m.done !== null) clearInterval(m.timer); }, 5);
 }"""
-
-
-def engine_alone(config, data):
-    """The engine alone, in a fresh thread with one torch thread, as the page's script runs it."""
-    out = []
-
-    def work():
-        torch.set_num_threads(1)
-        began = time.perf_counter()
-        for _ in train(config, data):
-            pass
-        out.append(time.perf_counter() - began)
-
-    t = threading.Thread(target=work)
-    t.start()
-    t.join()
-    return out[0]
 
 
 def new_page(browser):
@@ -134,8 +104,8 @@ def main():
         with server:
             one_run(browser, server.url, 30)  # warm up: the server's first run, Plotly's first charts
             page_runs = [one_run(browser, server.url, args.epochs) for _ in range(args.repeats)]
-        engine_alone(TrainConfig(epochs=5), data)  # warm up
-        alone = [engine_alone(config, data) for _ in range(args.repeats)]
+        engine_alone(TrainConfig(epochs=5), data)[0]  # warm up
+        alone = [engine_alone(config, data)[0] for _ in range(args.repeats)]
         browser.close()
 
     clicks, insides, redraws = zip(*page_runs)

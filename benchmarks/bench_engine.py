@@ -11,6 +11,7 @@ import dataclasses
 import time
 
 import torch
+import common  # noqa: F401  (puts the repository on sys.path)
 
 from digitviz import TrainConfig, load_digits, train
 from digitviz import lesson

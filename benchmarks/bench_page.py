@@ -8,33 +8,14 @@ thread set up as the page sets up its own, side by side in one process. Prints b
 (target: the page within 2x the engine).
 """
 import argparse
-import threading
 import time
-from pathlib import Path
 
-import torch
+from common import ROOT, engine_alone
 from streamlit.testing.v1 import AppTest
 
-from digitviz import TrainConfig, load_digits, train
+from digitviz import TrainConfig, load_digits
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-def engine_seconds(config, data):
-    """The engine alone, in a fresh one-thread thread like a page's script run."""
-    out = []
-
-    def work():
-        torch.set_num_threads(1)
-        began = time.perf_counter()
-        for _ in train(config, data):
-            pass
-        out.append(time.perf_counter() - began)
-
-    t = threading.Thread(target=work)
-    t.start()
-    t.join()
-    return out[0]
+APP = str(ROOT / "streamlit_app.py")
 
 
 def page_seconds(epochs):
@@ -58,8 +39,8 @@ def main():
     args = p.parse_args()
     data = load_digits()
     config = TrainConfig(epochs=args.epochs)
-    page_seconds(5), engine_seconds(config, data)  # warm up: imports, caches, first charts
-    rows = [(engine_seconds(config, data), *page_seconds(args.epochs)) for _ in range(args.repeats)]
+    page_seconds(5), engine_alone(config, data)[0]  # warm up: imports, caches, first charts
+    rows = [(engine_alone(config, data)[0], *page_seconds(args.epochs)) for _ in range(args.repeats)]
     engine, (page, inside) = min(r[0] for r in rows), min((r[1], r[2]) for r in rows)
     print(f"lesson's run: {args.epochs} epochs, lr 1, batch 256, best of {args.repeats}")
     print(f"engine alone          : {engine:6.2f} s")

@@ -12,23 +12,15 @@ Writes
 Needs Chromium (/usr/bin/chromium).
 """
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import browser_helpers  # noqa: E402
 MAX_HEIGHT = 6000  # px: a whole-page shot taller than this is cut there
-
-
-def browser_helpers():
-    """The browser tests' helpers (start_server, wait_ready, ...), loaded by path."""
-    path = ROOT / "tests" / "browser" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("digitviz_browser_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 h = browser_helpers()

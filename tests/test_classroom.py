@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from digitviz import TrainConfig, load_digits, train
 from digitviz.export import model_npz
-from digitviz.settings import DEFAULTS, PRESETS, preset_values
+from digitviz.settings import PRESETS, preset_values
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 

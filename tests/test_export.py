@@ -65,7 +65,7 @@ def test_weight_map_png_colours_positive_blue_and_negative_red():
     w[0, 0], w[0, 1] = 1.0, -1.0
     image = np.asarray(Image.open(io.BytesIO(weight_map_png(w, scale=2))))
     assert image.shape == (56, 56, 3)
-    (r1, g1, b1), (r2, g2, b2), centre = image[0, 0], image[0, 2], image[10, 10]
+    (r1, _, b1), (r2, _, b2), centre = image[0, 0], image[0, 2], image[10, 10]
     assert b1 > r1 and r2 > b2 and min(centre) > 240  # blue, red, near-white at zero
 
 
