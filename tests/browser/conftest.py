@@ -10,18 +10,11 @@ benchmarks/bench_browser.py.
 import functools
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from benchmarks.student import production_env
+from benchmarks.student import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -65,70 +58,10 @@ def find_chromium():
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url):
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.read().decode().strip() == "ok"
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-class Server:
-    """`streamlit run streamlit_app.py` on a free loopback port, as a person would start it."""
-
-    def __init__(self, proc, url, log):
-        self.proc, self.url, self.log = proc, url, log
-
-    def log_text(self):
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-def start_server(timeout=SERVER_START_SECONDS, attempts=3):
-    """Start the server and wait for /_stcore/health to say "ok"; RuntimeError with the server's log if not."""
-    for attempt in range(attempts):
-        port = free_port()
-        log = tempfile.NamedTemporaryFile("w+", prefix="digitviz-streamlit-", suffix=".log", delete=False)
-        cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**production_env(), "PYTHONUNBUFFERED": "1"})
-        server = Server(proc, f"http://127.0.0.1:{port}", log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _healthy(server.url):
-                return server
-            time.sleep(0.2)
-        text, exited = server.log_text(), proc.poll() is not None
-        server.stop()
-        if exited and "is not available" in text and attempt + 1 < attempts:
-            continue  # someone took the port between free_port() and the server binding it: try another
-        why = f"exited with code {proc.returncode}" if exited else f"not healthy after {timeout} s"
-        raise RuntimeError(f"`{' '.join(cmd)}` {why}. Its log:\n{text}")
-    raise AssertionError("unreachable")
+def start_server():
+    """The real server on a free loopback port, with a throwaway data folder (benchmarks/student.py's Server,
+    shared with the load benchmark); RuntimeError with the server's log if it does not come up."""
+    return Server(timeout=SERVER_START_SECONDS)
 
 
 # ---------------------------------------------------------------- the page
