@@ -21,6 +21,7 @@ import torch
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import BoardError, board_from_settings
 from digitviz.classify import classify, confusion_matrix, mistakes
+from digitviz.data import ALL_DIGITS as TEN
 from digitviz.engine import LOSSES, MODELS, initial_params, weight_map
 from digitviz.export import (ModelFileError, load_model, model_npz, records_csv, settings_json, weight_map_png,
                              weights_npy)
@@ -28,7 +29,8 @@ from digitviz.figures import (accuracy_figure, compare_figure, confusion_figure,
                               mean_images_figure, probabilities_figure, weight_map_figure)
 from digitviz.preprocess import CANVAS_EMPTY, ImageError, prepare_drawing, prepare_upload
 from digitviz.settings import (BATCH_SIZES, DEFAULTS, LEARNING_RATES, MAX_EPOCHS, MAX_INIT_STD, MAX_SEED,
-                               PAIR_LOSSES, PAIR_MODELS, PRESETS, config_of, differences, from_query, preset_values,
+                               PAIR_LOSSES, PAIR_MODELS, PRESETS, config_of, differences, digits_of, from_query,
+                               preset_values,
                                to_query)
 from digitviz.workers import TrainingPool
 
@@ -43,7 +45,6 @@ TRAINING_SLOTS = int(os.environ.get("DIGITVIZ_TRAINING_SLOTS", max(1, TRAINING_P
 SLOT_POLL_SECONDS = 1.0  # how soon a waiting run that was stopped, or whose student left, lets go
 MAX_SAMPLE_EPOCHS = 12_396 * 1000  # a run may cost at most the lesson's pair for 1,000 epochs: ~5 s of one core
 CHART = dict(width="stretch", theme="streamlit", config={"displaylogo": False})
-TEN = tuple(range(10))
 
 
 @dataclasses.dataclass
@@ -72,7 +73,7 @@ def main():
     hidden, link_notes = read_link_once()
     action = controls_ui()
     values = settings_ui(hidden)
-    digits = TEN if values["digits"] == "all" else (values["a"], values["b"])
+    digits = digits_of(values)
     data, baseline = lesson_data(digits)
     config = fitted_config(config_of(values), data)
     run = current_run()
@@ -254,7 +255,7 @@ def continue_run(run, action, config, view):
 @st.cache_resource(show_spinner="Loading the digits…")
 def lesson_data(digits):
     """Data and baseline for some digits, loaded once per server and shared read-only by every session."""
-    data = load_digits("all" if digits == TEN else digits)
+    data = load_digits(digits)
     return data, pixel_similarity(data)
 
 

@@ -47,7 +47,7 @@ class DigitData:
 
 
 def load_digits(pair=(3, 7), source="bundled"):
-    """Load two digits (or `pair="all"` for all ten) from "bundled", "fastai", or a folder path."""
+    """Load two digits (or `pair="all"`, or all ten in order, for all ten) from "bundled", "fastai", or a folder."""
     digits = _check_digits(pair)
     if isinstance(source, str) and source == "bundled":
         images = _bundled_images()
@@ -69,6 +69,8 @@ def _check_digits(pair):
         digits = tuple(pair)
     except TypeError:
         digits = ()
+    if digits == ALL_DIGITS:  # a DigitData's own digits load it again, whichever mode it is in
+        return ALL_DIGITS
     ok = len(digits) == 2 and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in digits)
     if not ok or digits[0] == digits[1] or not all(0 <= d <= 9 for d in digits):
         raise ValueError(f"pair must be two different digits 0..9 or 'all', got {pair!r}")

@@ -27,7 +27,6 @@ MODELS = {
     "two_layer": "the book's next step: Linear-ReLU-Linear with 30 hidden units",
     "softmax": "all ten digits: ten linear models side by side, one weight map per digit, softmax on top",
 }
-TEN_DIGITS = ("softmax", "cross_entropy")  # the model and the loss that go with all ten digits, and only with them
 MAX_EPOCHS = 10_000
 HIDDEN = 30  # the book's simple_net: nn.Linear(28*28, 30), nn.ReLU(), nn.Linear(30, 1)
 # A model that knows nothing scores 0.5 (mnist_loss) or 0.69 (bce); a loss this far from 0 has blown up.

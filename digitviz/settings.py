@@ -5,6 +5,7 @@ Nothing here imports Streamlit: the page turns these values into widgets, and th
 import math
 from dataclasses import dataclass
 
+from digitviz.data import ALL_DIGITS
 from digitviz.engine import LOSSES, MODELS, TrainConfig
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
@@ -30,9 +31,9 @@ def config_of(values):
                        loss="cross_entropy" if ten else values["loss"], model="softmax" if ten else values["model"])
 
 
-def pair_of(values):
-    """(a, b) for a pair, or "all" for the ten-digit mode: what load_digits takes."""
-    return "all" if values["digits"] == "all" else (values["a"], values["b"])
+def digits_of(values):
+    """The digits a set of page values trains on: (a, b), or all ten."""
+    return ALL_DIGITS if values["digits"] == "all" else (values["a"], values["b"])
 
 
 def to_query(values, hidden=()):

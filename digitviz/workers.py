@@ -20,7 +20,7 @@ from digitviz.engine import train
 @lru_cache(maxsize=4)
 def _worker_data(digits):
     """Each worker loads the digits it is asked for once, and keeps them."""
-    return load_digits("all" if len(digits) == 10 else digits)
+    return load_digits(digits)
 
 
 def _one_thread():

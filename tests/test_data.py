@@ -86,6 +86,8 @@ def test_all_digits_gives_full_mnist_with_integer_labels(npz):
     assert d.counts("valid") == dict(enumerate(MNIST_TEST_COUNTS))
     assert torch.equal(d.valid_y, torch.from_numpy(np.sort(npz["valid_y"], kind="stable")).long())
     assert torch.equal(d.valid_x, raw_digits(npz, "valid", range(10)))
+    again = load_digits(d.digits)  # a DigitData's own digits load it again
+    assert again.digits == d.digits and torch.equal(again.train_y, d.train_y)
 
 
 @pytest.mark.parametrize("pair", [(3, 3), (3,), (3, 11), "x", (3, 7, 8), (-1, 3), 37, None, (3.0, 7), (True, 7)])

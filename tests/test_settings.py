@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from digitviz import train
 from digitviz.engine import TrainConfig
 from digitviz.settings import (BATCH_SIZES, CONTROLS, DEFAULTS, LEARNING_RATES, MAX_EPOCHS, MAX_INIT_STD, MAX_SEED,
-                               PAIR_LOSSES, PAIR_MODELS, PARSERS, PRESETS, config_of, from_query, pair_of,
+                               PAIR_LOSSES, PAIR_MODELS, PARSERS, PRESETS, config_of, digits_of, from_query,
                                preset_values, to_query)
 
 NON_DEFAULT_SETS = [
@@ -156,7 +156,7 @@ def test_shuffle_accepts_the_usual_words(raw, expected):
 def test_the_same_digit_twice_falls_back_to_3_and_7(query):
     """Whether both digits are in the link or one of them equals the other's default, the page never gets a=b."""
     values, _, notes = from_query(query)
-    assert pair_of({**DEFAULTS, **values}) == (3, 7)
+    assert digits_of({**DEFAULTS, **values}) == (3, 7)
     assert notes == ["The link asks for the same digit twice; using 3 and 7."]
 
 
@@ -271,8 +271,8 @@ def test_from_query_never_raises_and_always_gives_usable_values(query):
         assert values["model"] in PAIR_MODELS
     page = {**DEFAULTS, **values}
     assert isinstance(config_of(page), TrainConfig)  # raises ValueError if anything is invalid
-    pair = pair_of(page)
-    assert pair == "all" or (pair[0] != pair[1] and all(0 <= d <= 9 for d in pair))
+    digits = digits_of(page)
+    assert digits == tuple(range(10)) or (digits[0] != digits[1] and all(0 <= d <= 9 for d in digits))
 
 
 # --- presets ---------------------------------------------------------------------------------------------------
