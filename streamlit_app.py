@@ -384,9 +384,14 @@ def status_text(run):
 
 def describe(run):
     c = run.config
-    digits = "all ten digits" if run.digits == TEN else f"{run.digits[0]}s vs {run.digits[1]}s"
+    digits = digits_label(run.digits)
     return (f"**{c.model}** model, **{c.loss}**, {digits}, lr **{c.lr:g}**, batch {c.batch_size}, "
             f"init std {c.init_std:g}, seed {c.seed}{', shuffled' if c.shuffle else ''}")
+
+
+def digits_label(digits):
+    """'3s vs 7s', or 'all ten digits'."""
+    return "all ten digits" if digits == TEN else f"{digits[0]}s vs {digits[1]}s"
 
 
 def summary_ui(run, last, baseline):
@@ -629,7 +634,7 @@ def files_ui(run):
     if st.session_state.get("model_file_error"):
         st.error(st.session_state.model_file_error)
     elif loaded is not None:
-        st.success(f"Loaded {loaded[2]} ({'all ten digits' if loaded[1] == TEN else f'{loaded[1][0]}s vs {loaded[1][1]}s'}):"
+        st.success(f"Loaded {loaded[2]} ({digits_label(loaded[1])}):"
                    " the classifier above uses it while those digits are selected.")
 
 
