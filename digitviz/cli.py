@@ -6,10 +6,10 @@ from pathlib import Path
 
 from digitviz.baselines import pixel_similarity
 from digitviz.data import DataError, load_digits
-from digitviz.engine import LOSSES, MODELS, TrainConfig, train
+from digitviz.engine import TrainConfig, train
 from digitviz.export import model_npz, records_csv
+from digitviz.settings import training_flags
 
-DEFAULTS = TrainConfig()
 CLEAR = "\r\033[K"  # back to the start of the line and erase it: where the progress bar was
 
 
@@ -17,15 +17,12 @@ def parser():
     p = argparse.ArgumentParser(prog="python -m digitviz", description="Train the fastai lesson's 3-vs-7 model.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train and print the lesson's accuracy table")
-    t.add_argument("--lr", type=float, default=DEFAULTS.lr, help="learning rate (default %(default)s)")
-    t.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs, 1 to 10,000 (default %(default)s)")
-    t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="default %(default)s")
-    t.add_argument("--init-std", type=float, default=DEFAULTS.init_std, help="std of the random init (default %(default)s)")
-    t.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
-    t.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=DEFAULTS.shuffle,
-                   help="shuffle the training set each epoch (the lesson does not)")
-    t.add_argument("--loss", choices=LOSSES, default=DEFAULTS.loss, help="default %(default)s")
-    t.add_argument("--model", choices=MODELS, default=DEFAULTS.model, help="default %(default)s")
+    for flag, field, default, text, choices in training_flags():  # one flag per row of the settings table
+        if isinstance(default, bool):
+            t.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction, default=default, help=text)
+        else:
+            t.add_argument(flag, dest=field, type=type(default), choices=choices, default=default,
+                           help=f"{text} (default %(default)s)")
     t.add_argument("--every", type=int, default=None, help="print a line every N epochs (default: a tenth of the run)")
     t.add_argument("--csv", help="write every epoch's record to this CSV file")
     t.add_argument("--save", help="write the final parameters and the settings to this .npz file")

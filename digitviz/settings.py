@@ -1,34 +1,123 @@
-"""The page's settings as plain values: their choices, a shareable link's query string, and the lesson's presets.
+"""The page's settings, each declared once in CONTROLS: its default, the values it may take, its widget, its help.
 
-Nothing here imports Streamlit: the page turns these values into widgets, and the tests check them directly.
+Like TensorFlow Playground's PROPS table, the table drives everything that knows about a setting: the defaults,
+a shareable link's parsing and writing, the sidebar's widgets (digitviz.ui.sidebar) and the command line's
+flags (digitviz.cli). A new setting is one row. Nothing here imports Streamlit.
 """
 import math
 from dataclasses import dataclass
 
-from digitviz.data import ALL_DIGITS
 from digitviz.engine import LOSSES, MODELS, TrainConfig
+from digitviz.data import ALL_DIGITS
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 12396)
-MAX_EPOCHS = 1000  # the page's own cap: a run a class can watch
-MAX_INIT_STD = 3.0
-MAX_SEED = 2**31 - 1
 PAIR_MODELS = tuple(m for m in MODELS if m != "softmax")
-PAIR_LOSSES = tuple(l for l in LOSSES if l != "cross_entropy")
+PAIR_LOSSES = tuple(loss for loss in LOSSES if loss != "cross_entropy")
+_BOOL_WORDS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
-DEFAULTS = {  # what a fresh page shows: the lesson's settings, with 30 epochs so the first run is quick
-    "digits": "pair", "a": 3, "b": 7, "lr": 1.0, "epochs": 30, "batch_size": 256, "init_std": 1.0, "seed": 0,
-    "shuffle": False, "loss": "mnist_loss", "model": "linear",
-}
-CONTROLS = tuple(DEFAULTS)  # also the names a link's `hide=` and `only=` take
+
+def _trained(name):
+    """A TrainConfig field's own default: the library and the page start from the same lesson settings."""
+    return TrainConfig.__dataclass_fields__[name].default
+
+
+@dataclass(frozen=True)
+class Control:
+    """One setting. `kind` says how a link's text becomes a value:
+    choice (one of `choices`), scale (the nearest of `choices`), range (clamped to lo..hi), switch (on/off)."""
+    name: str  # the link's key, the widget's key and, for a training setting, the TrainConfig field
+    label: str
+    kind: str
+    default: object
+    help: str
+    choices: tuple = ()
+    lo: float = 0
+    hi: float = 0
+    step: float | None = None  # a range's resolution: init_std moves in tenths
+    rule: str = ""  # what a value below `lo` breaks, for a scale or a digit
+    log: bool = False  # a scale whose nearest choice is measured in log(value): the learning rate
+    widget: str = ""  # how the sidebar shows it: select_slider, slider, number_input, toggle, selectbox, segmented
+    labels: dict | None = None  # what each choice is called on the page
+    pair_only: bool = False  # meaningless with all ten digits (softmax and cross-entropy are fixed then)
+    half: bool = False  # shown side by side with the next half-width control
+    trains: bool = True  # a TrainConfig field, so also a command-line flag
+
+    def parse(self, raw):
+        """(value, note or None) from a link's text; ValueError says why the text is no use."""
+        return _PARSE[self.kind](self, raw)
+
+
+def _parse_choice(control, raw):
+    if isinstance(control.default, int):  # the digits: a whole number that must be one of the choices
+        value = _number(raw, int)
+        if value not in control.choices:
+            raise ValueError(control.rule)
+        return value, None
+    if raw not in control.choices:
+        raise ValueError(f"the choices are {', '.join(control.choices)}")
+    return raw, None
+
+
+def _parse_scale(control, raw):
+    value = _number(raw, type(control.default))
+    if value < control.lo or (control.log and value <= 0):
+        raise ValueError(control.rule)
+    return _nearest(value, control.choices, control.log)
+
+
+def _parse_range(control, raw):
+    value = _number(raw, type(control.default))
+    if control.step:
+        value = round(value, round(-math.log10(control.step)))
+    return _clamp(value, control.lo, control.hi)
+
+
+def _parse_switch(control, raw):
+    if raw.lower() not in _BOOL_WORDS:
+        raise ValueError("use 1 or 0")
+    return _BOOL_WORDS[raw.lower()], None
+
+
+_PARSE = {"choice": _parse_choice, "scale": _parse_scale, "range": _parse_range, "switch": _parse_switch}
+
+
+CONTROLS = {c.name: c for c in (
+    Control("digits", "Digits", "choice", "pair", "Tell two digits apart (the lesson), or all ten with a softmax "
+            "model.", choices=("pair", "all"), widget="segmented", labels={"pair": "a pair", "all": "all ten"},
+            trains=False),
+    Control("lr", "Learning rate", "scale", _trained("lr"), "How far each SGD step moves the weights. The lesson "
+            "uses 1; try 10 and 100.", choices=LEARNING_RATES, rule="a learning rate must be above 0", log=True,
+            widget="select_slider"),
+    Control("epochs", "Epochs", "range", _trained("epochs"), "Passes over the training images. The lesson runs 300.",
+            lo=1, hi=1000, widget="slider"),  # the page's own cap: a run a class can watch
+    Control("batch_size", "Batch size", "scale", _trained("batch_size"), "Images per SGD step. 12,396 is the "
+            "lesson's whole training set: one step an epoch.", choices=BATCH_SIZES, lo=1,
+            rule="a batch holds at least 1 image", widget="select_slider"),
+    Control("init_std", "Init std", "range", _trained("init_std"), "Spread of the random starting weights. 0 starts "
+            "every weight at zero.", lo=0.0, hi=3.0, step=0.1, widget="slider"),
+    Control("seed", "Seed", "range", _trained("seed"), "Same seed and settings, same run.", lo=0, hi=2**31 - 1,
+            widget="number_input"),
+    Control("shuffle", "Shuffle each epoch", "switch", _trained("shuffle"), "The lesson does not shuffle: every "
+            "epoch sees all the 3s, then all the 7s.", widget="toggle"),
+    Control("loss", "Loss", "choice", _trained("loss"), "; ".join(f"{k}: {LOSSES[k]}" for k in PAIR_LOSSES),
+            choices=PAIR_LOSSES, widget="selectbox", pair_only=True),
+    Control("model", "Model", "choice", _trained("model"), "; ".join(f"{k}: {MODELS[k]}" for k in PAIR_MODELS),
+            choices=PAIR_MODELS, widget="selectbox", pair_only=True),
+    Control("a", "Digit A", "choice", 3, "Scored as 1 (the lesson's 3).", choices=tuple(range(10)),
+            rule="a digit is 0 to 9", widget="selectbox", pair_only=True, half=True, trains=False),
+    Control("b", "Digit B", "choice", 7, "Scored as 0 (the lesson's 7).", choices=tuple(range(10)),
+            rule="a digit is 0 to 9", widget="selectbox", pair_only=True, half=True, trains=False),
+)}
+DEFAULTS = {name: c.default for name, c in CONTROLS.items()}  # a fresh page: the lesson, 30 epochs to start quick
 
 
 def config_of(values):
     """The TrainConfig that a complete set of page values describes; ten digits means softmax + cross-entropy."""
-    ten = values["digits"] == "all"
-    return TrainConfig(lr=values["lr"], epochs=values["epochs"], batch_size=values["batch_size"],
-                       init_std=values["init_std"], seed=values["seed"], shuffle=values["shuffle"],
-                       loss="cross_entropy" if ten else values["loss"], model="softmax" if ten else values["model"])
+    fields = {name: values[name] for name, c in CONTROLS.items() if c.trains}
+    if values["digits"] == "all":
+        fields.update(loss="cross_entropy", model="softmax")
+    return TrainConfig(**fields)
 
 
 def digits_of(values):
@@ -61,11 +150,11 @@ def from_query(query):
     a garbled value is dropped and an out-of-range one clamped, each with a short note for the page."""
     values, notes = {}, []
     for key, raw in query.items():
-        if key not in PARSERS:
+        if key not in CONTROLS:
             continue
         raw = _last(raw)
         try:
-            value, note = PARSERS[key](str(raw).strip())
+            value, note = CONTROLS[key].parse(str(raw).strip())
         except ValueError as e:
             notes.append(f"Ignored {key}={_shown(raw)} from the link: {e}.")
             continue
@@ -117,9 +206,9 @@ def _number(raw, kind=float):
 
 def _clamp(value, lo, hi):
     if value < lo:
-        return lo, f"is below the smallest allowed, {lo:g}; using {lo:g}"
+        return lo, f"is below the smallest allowed, {_format(lo)}; using {_format(lo)}"
     if value > hi:
-        return hi, f"is above the largest allowed, {hi:g}; using {hi:g}"
+        return hi, f"is above the largest allowed, {_format(hi)}; using {_format(hi)}"
     return value, None
 
 
@@ -128,56 +217,6 @@ def _nearest(value, choices, log=False):
     key = (lambda c: abs(math.log(c) - math.log(value))) if log else (lambda c: abs(c - value))
     best = min(choices, key=key)
     return best, None if best == value else f"is not one of the choices; using {best:g}"
-
-
-def _parse_lr(raw):
-    lr = _number(raw)
-    if lr <= 0:
-        raise ValueError("a learning rate must be above 0")
-    return _nearest(lr, LEARNING_RATES, log=True)
-
-
-def _parse_batch(raw):
-    bs = _number(raw, int)
-    if bs < 1:
-        raise ValueError("a batch holds at least 1 image")
-    return _nearest(bs, BATCH_SIZES)
-
-
-def _parse_digit(raw):
-    d = _number(raw, int)
-    if not 0 <= d <= 9:
-        raise ValueError("a digit is 0 to 9")
-    return d, None
-
-
-def _parse_bool(raw):
-    words = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
-    if raw.lower() not in words:
-        raise ValueError("use 1 or 0")
-    return words[raw.lower()], None
-
-
-def _choice(choices):
-    def parse(raw):
-        if raw not in choices:
-            raise ValueError(f"the choices are {', '.join(choices)}")
-        return raw, None
-    return parse
-
-
-PARSERS = {
-    "digits": _choice(("pair", "all")),
-    "a": _parse_digit, "b": _parse_digit,
-    "lr": _parse_lr,
-    "epochs": lambda raw: _clamp(_number(raw, int), 1, MAX_EPOCHS),
-    "batch_size": _parse_batch,
-    "init_std": lambda raw: _clamp(round(_number(raw), 1), 0.0, MAX_INIT_STD),
-    "seed": lambda raw: _clamp(_number(raw, int), 0, MAX_SEED),
-    "shuffle": _parse_bool,
-    "loss": _choice(PAIR_LOSSES),
-    "model": _choice(PAIR_MODELS),
-}
 
 
 @dataclass(frozen=True)
@@ -228,3 +267,12 @@ PRESETS = {
 def preset_values(name):
     """The complete page values a preset sets: the defaults, changed where the preset says."""
     return {**DEFAULTS, **PRESETS[name].values}
+
+
+def training_flags():
+    """The command line's view of the table: (flag, field, default, help, choices) for each TrainConfig setting.
+    The library's own limits apply there (any lr > 0, up to 10,000 epochs, every loss and model)."""
+    library_choices = {"loss": tuple(LOSSES), "model": tuple(MODELS)}
+    return [(f"--{name.replace('_', '-')}", name, c.default, c.help, library_choices.get(name))
+            for name, c in CONTROLS.items() if c.trains]
+

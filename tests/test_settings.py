@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 
 from digitviz import train
 from digitviz.engine import TrainConfig
-from digitviz.settings import (BATCH_SIZES, CONTROLS, DEFAULTS, LEARNING_RATES, MAX_EPOCHS, MAX_INIT_STD, MAX_SEED,
-                               PAIR_LOSSES, PAIR_MODELS, PARSERS, PRESETS, config_of, digits_of, from_query,
-                               preset_values, to_query)
+from digitviz.settings import (BATCH_SIZES, CONTROLS, DEFAULTS, LEARNING_RATES, PAIR_LOSSES, PAIR_MODELS, PRESETS,
+                               config_of, digits_of, from_query, preset_values, to_query)
+
+MAX_EPOCHS, MAX_INIT_STD, MAX_SEED = CONTROLS["epochs"].hi, CONTROLS["init_std"].hi, CONTROLS["seed"].hi
+NAMES = tuple(CONTROLS)
 
 NON_DEFAULT_SETS = [
     {"digits": "all", "shuffle": True, "epochs": 10},
@@ -61,7 +63,7 @@ _VALID_VALUES = st.fixed_dictionaries({
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=_VALID_VALUES, hidden=st.sets(st.sampled_from(CONTROLS)))
+@given(values=_VALID_VALUES, hidden=st.sets(st.sampled_from(NAMES)))
 def test_any_page_state_survives_a_link(values, hidden):
     parsed, got_hidden, notes = from_query(to_query(values, hidden))
     assert {**DEFAULTS, **parsed} == values
@@ -179,7 +181,7 @@ def test_unknown_keys_are_ignored_silently():
     assert from_query({"utm_source": "mail", "foo": "bar", "LR": "0.1", "": ""}) == ({}, frozenset(), [])
 
 
-@pytest.mark.parametrize("key", sorted(PARSERS))
+@pytest.mark.parametrize("key", sorted(NAMES))
 def test_a_very_long_garbled_value_gives_a_short_note(key):
     raw = "x" * 5000 + "💥" * 100
     values, _, notes = from_query({key: raw})
@@ -237,16 +239,16 @@ _TEXT = st.one_of(
     st.integers(min_value=-10**400, max_value=10**400).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
-_KEYS = st.one_of(st.sampled_from(sorted(PARSERS) + ["hide", "only"]), st.text(max_size=10))
+_KEYS = st.one_of(st.sampled_from(sorted(NAMES) + ["hide", "only"]), st.text(max_size=10))
 _RAW = st.one_of(_TEXT, st.lists(_TEXT, min_size=1, max_size=3),
-                 st.lists(st.sampled_from(CONTROLS + ("bogus", "")), max_size=4).map(",".join))
+                 st.lists(st.sampled_from(NAMES + ("bogus", "")), max_size=4).map(",".join))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(query=st.dictionaries(_KEYS, _RAW, max_size=12))
 def test_from_query_never_raises_and_always_gives_usable_values(query):
     values, hidden, notes = from_query(query)
-    assert set(values) <= set(PARSERS)
+    assert set(values) <= set(NAMES)
     assert hidden <= frozenset(CONTROLS)
     assert all(isinstance(n, str) and len(n) < 200 for n in notes)
     if "lr" in values:
@@ -370,3 +372,21 @@ def test_first_attempt_runs_off_below_zero(data):
 def test_empty_lists_and_an_only_naming_nothing_are_harmless():
     values, hidden, notes = from_query({"lr": [], "hide": [], "only": "bogus"})
     assert hidden == frozenset() and "Ignored lr=" in notes[0] and "Ignored only=bogus" in notes[1]
+
+
+# --- one row per setting ---------------------------------------------------------------------------------------
+
+def test_every_training_setting_has_one_row_with_the_libraries_default():
+    import dataclasses
+    trains = {name for name, c in CONTROLS.items() if c.trains}
+    assert trains == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert all(CONTROLS[name].default == getattr(TrainConfig(), name) for name in trains)
+
+
+def test_the_command_line_has_a_flag_per_training_row():
+    from digitviz.cli import parser
+    args = parser().parse_args(["train"])
+    assert {name: getattr(args, name) for name, c in CONTROLS.items() if c.trains} == \
+        {name: c.default for name, c in CONTROLS.items() if c.trains}
+    args = parser().parse_args(["train", "--lr", "0.5", "--batch-size", "7", "--shuffle", "--model", "softmax"])
+    assert (args.lr, args.batch_size, args.shuffle, args.model) == (0.5, 7, True, "softmax")
