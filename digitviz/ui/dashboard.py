@@ -1,0 +1,136 @@
+"""The live dashboard: status, progress, metrics, the two curves, the weight map and the lesson's baseline."""
+import math
+import time
+
+import streamlit as st
+
+from digitviz import runs, text
+from digitviz.figures import accuracy_figure, loss_figure, weight_map_figure
+from digitviz.engine import initial_params, weight_map  # MERGE: models / records
+from digitviz.ui import CHART, resources
+
+REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
+SLOT_POLL_SECONDS = 1.0  # how soon a waiting run that was stopped, or whose student left, lets go
+
+
+def current_run(action):
+    """This session's run after the click `action`: Reset forgets it; an interrupted one is paused."""
+    if action == "reset":
+        st.session_state.pop("run", None)
+    run = st.session_state.get("run")
+    if run is not None:
+        run.interrupt()
+    return run
+
+
+def dashboard_ui(digits, baseline):
+    """Lay out the page and return the placeholders that training redraws."""
+    view = {"status": st.empty(), "progress": st.empty(), "metrics": st.empty()}
+    left, right = st.columns(2)
+    view["accuracy"], view["loss"] = left.empty(), right.empty()
+    left, right = st.columns(2)
+    view["weights"] = left.empty()
+    view["replay"] = left.container()
+    view["learned"] = left.toggle("Show only what training changed", key="learned",
+                                  help="Weights minus the starting weights. With a large init std the starting "
+                                       "noise hides the pattern; this subtracts it and shows what SGD learned.")
+    with right:
+        st.subheader("The lesson's baseline")
+        st.plotly_chart(resources.baseline_figure(digits), key="means", **CHART)
+        st.markdown(text.baseline_text(digits, baseline))
+    return view
+
+
+def act(action, run, config, digits, view, server):
+    """Carry out Train, Step or Resume, training live into `view`; returns the session's run."""
+    if action == "train":
+        run = runs.start_run(st.session_state.setdefault("runs", []), config, digits)
+        st.session_state.run = run
+        st.session_state.pop("preset", None)
+        train_live(run, config, view, server)
+    elif action in ("step", "resume"):
+        if run is None:
+            st.info("Press **Train** first: there is no run to continue yet.")
+            return run
+        try:
+            train_live(run, run.more(action, config.lr, config.epochs), view, server)
+        except runs.RunError as e:
+            st.info(str(e))
+    return run
+
+
+def wait_for_slot(view, server):
+    """Take a training slot, saying so while others hold them all. Each wait redraws the note: a Streamlit call
+    is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a gone student."""
+    slots = resources.training_slots(server.slots)
+    while not slots.acquire(timeout=SLOT_POLL_SECONDS):
+        view["status"].info("Waiting for a free training slot: other students' runs are training on this server "
+                            "right now. Yours starts as soon as it is its turn.", icon=":material/hourglass:")
+    return slots
+
+
+def train_live(run, config, view, server):
+    """Train, appending every record to the run and redrawing at most every REDRAW_SECONDS."""
+    data, baseline = resources.lesson_data(run.digits)
+    next_draw, slots = 0.0, wait_for_slot(view, server)
+    token = run.claim()
+    try:
+        pool = resources.training_pool(server.processes)
+        for record in runs.records(run, config, data, pool, chunk_seconds=REDRAW_SECONDS):
+            if not run.add(record, token):  # a newer script run has taken this run over (Stop, Step, ...)
+                return
+            if time.perf_counter() >= next_draw:
+                began = time.perf_counter()
+                draw(run, view, baseline, tag=f"live-{record.epoch}")
+                # On a busy server drawing slows down too: then draw less often, so that drawing never takes
+                # more than a quarter of the time, and training (everyone's) goes on.
+                next_draw = time.perf_counter() + max(REDRAW_SECONDS, 3 * (time.perf_counter() - began))
+    finally:
+        slots.release()
+    run.finish()
+
+
+def show_run(run, view):
+    """The run as it stands, with an epoch slider to replay it once it is not training."""
+    if run is None or not run.records:
+        view["status"].info("Set the learning rate and epochs in the sidebar, then press **Train**.")
+        return
+    upto = len(run.records)
+    if len(run.records) > 1:
+        # keyed by the run and its length so that the slider jumps to the newest epoch whenever the run grows
+        upto = view["replay"].slider("Replay: show epoch", 1, len(run.records), len(run.records),
+                                     key=f"replay-{run.number}-{len(run.records)}",
+                                     help="Drag to see the weights and the curves as they were at that epoch.")
+    draw(run, view, resources.lesson_data(run.digits)[1], upto=upto)
+
+
+def draw(run, view, baseline, upto=None, tag="final"):
+    """Redraw every placeholder; `tag` keeps each redraw's charts distinct within one script run."""
+    records = run.records[:upto]
+    last = records[-1]
+    target = max(run.target, run.last.epoch)
+    view["status"].markdown(text.status_text(run))
+    view["progress"].progress(last.epoch / target, text=f"epoch {last.epoch} of {target}")
+    with view["metrics"].container():
+        summary_ui(run, records, baseline)
+    view["accuracy"].plotly_chart(accuracy_figure(records, baseline.l1.overall, target), key=f"acc-{tag}", **CHART)
+    view["loss"].plotly_chart(loss_figure(records, target), key=f"loss-{tag}", **CHART)
+    weights, title = last.weights, f"Weights after epoch {last.epoch}"
+    if view["learned"]:
+        weights = weights - weight_map(initial_params(run.config))
+        title = f"Change in the weights after epoch {last.epoch}"
+    title += " (hidden units)" if run.config.model == "two_layer" else ""
+    view["weights"].plotly_chart(weight_map_figure(weights, run.digits, title), key=f"weights-{tag}", **CHART)
+
+
+def summary_ui(run, records, baseline):
+    """Accuracy against the baseline, loss, time; and why a diverged run stopped."""
+    last = records[-1]
+    a, b, c = st.columns(3)
+    gain = (last.valid_acc - baseline.l1.overall) * 100
+    a.metric("Validation accuracy", f"{last.valid_acc:.2%}", f"{gain:+.2f} pts vs mean-image baseline")
+    b.metric("Validation loss", f"{last.valid_loss:.4f}" if math.isfinite(last.valid_loss) else "not a number")
+    c.metric("Training time", f"{last.seconds:.2f} s", text.ms_per_epoch(last, len(records)),
+             delta_color="off", delta_arrow="off")
+    if last.diverged:
+        st.error(text.divergence_advice(run))

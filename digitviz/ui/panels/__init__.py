@@ -1,0 +1,17 @@
+"""The classroom panels, one module each; a panel is built only when a student opens it."""
+import streamlit as st
+
+from digitviz.ui.panels import board, compare, files, mistakes
+
+PANELS = {"mistakes": ("Mistakes", mistakes.mistakes_ui), "compare": ("Compare runs", compare.compare_ui),
+          "board": ("Class board", board.board_ui), "files": ("Save and load", files.files_ui)}
+
+
+def panels_ui(run, server):
+    """The panel picker and the open panel; returns the open panel's name for the link, or None."""
+    panel = st.segmented_control("For the classroom", list(PANELS), key="panel",
+                                 format_func=lambda name: PANELS[name][0],
+                                 help="Each opens below. Closed panels cost the shared server nothing.")
+    if panel:
+        PANELS[panel][1](run, server)
+    return panel

@@ -1,0 +1,59 @@
+"""Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only."""
+import threading
+
+import streamlit as st
+
+from digitviz import load_digits, pixel_similarity, train
+from digitviz.board import Board
+from digitviz.figures import mean_images_figure
+from digitviz.server_config import ServerConfig
+from digitviz.settings import DEFAULTS, config_of
+from digitviz.workers import TrainingPool
+
+
+def server_config():
+    """The server's settings from `.streamlit/secrets.toml` (none at all is fine) and the environment."""
+    try:
+        secrets = st.secrets.to_dict()
+    except FileNotFoundError:
+        secrets = {}
+    return ServerConfig.read(secrets)
+
+
+@st.cache_resource(show_spinner="Loading the digits…")
+def lesson_data(digits):
+    """Data and baseline for some digits, loaded once per server and shared read-only by every session."""
+    data = load_digits(digits)
+    return data, pixel_similarity(data)
+
+
+@st.cache_resource
+def baseline_figure(digits):
+    """Built once per server: the same for everyone, and Streamlit only reads it (it serialises a copy)."""
+    return mean_images_figure(lesson_data(digits)[1].means, digits)
+
+
+@st.cache_resource(on_release=lambda pool: pool and pool.close())
+def training_pool(processes):
+    """Worker processes shared by every session on this server, started at the first Train."""
+    return TrainingPool(processes) if processes > 0 else None
+
+
+@st.cache_resource
+def training_slots(count):
+    """How many runs may train at once, shared by every session on this server."""
+    return threading.BoundedSemaphore(count)
+
+
+@st.cache_resource
+def class_board(url):
+    """One board per server process: it holds the posting rate limit, and its database is shared."""
+    return Board(url)
+
+
+@st.cache_resource(show_spinner="Training a default model…")
+def default_model(digits):
+    """The lesson's settings (ten digits: shuffled, 5 epochs), so that classifying works before anyone trains."""
+    values = {**DEFAULTS, **({"digits": "all", "shuffle": True, "epochs": 5} if len(digits) > 2 else {})}
+    *_, last = train(config_of(values), lesson_data(digits)[0])
+    return last
