@@ -34,14 +34,15 @@ def main():
     st.title(title(digits))
     st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, against the lesson's "
                "first idea, comparing each digit with the average image of each digit.")
-    link.notes_ui(link_notes)
-    view = dashboard.dashboard_ui(digits, baseline)
+    preset = link.current_preset(values, hidden)
+    link.notes_ui(link_notes, preset, trained=run is not None)
+    view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)
-    dashboard.show_run(run, view)
+    dashboard.show_run(run, view, hidden)
     classify_ui(run, digits, baseline)
     st.divider()
     panel = panels_ui(run, server)
-    link.write_link(values, hidden, panel)
+    link.write_link(values, hidden, panel, preset)
 
 
 if __name__ == "__main__":

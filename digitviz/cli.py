@@ -9,6 +9,7 @@ from digitviz.data import DataError, load_digits
 from digitviz.engine import TrainConfig, train
 from digitviz.export import model_npz, records_csv
 from digitviz.settings import training_flags
+from digitviz.text import UNSHUFFLED_TEN, divergence_advice
 
 CLEAR = "\r\033[K"  # back to the start of the line and erase it: where the progress bar was
 
@@ -35,7 +36,13 @@ def parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    if args.command == "train" and args.all_digits:
+        if not {"--shuffle", "--no-shuffle"} & set(argv):
+            args.shuffle = True  # ten digits sorted by label make every batch one digit: shuffle unless told not to
+        elif not args.shuffle:
+            print(f"digitviz: warning: {UNSHUFFLED_TEN.replace('**', '')}", file=sys.stderr)
     try:
         data = load_digits("all" if args.all_digits else tuple(args.pair), args.source)
         if args.command == "baseline":
@@ -69,7 +76,7 @@ def run(config, data, args):
         if r.epoch % every == 0 or r.diverged:
             print(f"{CLEAR if bar else ''}Accuracy after {r.epoch} epochs: {round(r.valid_acc, 4)}", flush=True)
         if r.diverged:
-            print(f"The run diverged at epoch {r.epoch}: {r.diverged}. Try a smaller learning rate.")
+            print(divergence_advice(config, r).replace("**", ""))
         elif bar:
             progress(r.epoch, config.epochs)
     if bar:

@@ -26,9 +26,10 @@ def records_csv(records):
     return out.getvalue()
 
 
-def settings_json(config, digits):
-    """The run's settings, enough to run it again."""
-    return json.dumps({**asdict(config), "digits": list(digits)}, indent=2)
+def settings_json(config, digits, lr_changes=()):
+    """The run's settings, enough to run it again, with each (epoch, lr) where it went on at another rate."""
+    changes = {"lr_changes": [list(c) for c in lr_changes]} if lr_changes else {}
+    return json.dumps({**asdict(config), "digits": list(digits), **changes}, indent=2)
 
 
 def weights_npy(params):

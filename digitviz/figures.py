@@ -45,11 +45,12 @@ def accuracy_figure(records, baseline=None, epochs=None):
     traces = [_curve(records, "valid_acc", "validation accuracy", VALID),
               _curve(records, "train_acc", "training accuracy", TRAINING, dash="dot")]
     extra = {}
-    if baseline is not None:
+    if baseline is not None:  # a dashed line, keyed above the plot where no curve can ever cover its label
         extra = dict(shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=baseline, y1=baseline,
                                   line=dict(dash=BASELINE_DASH, color="#7f7f7f", width=2))],
-                     annotations=[dict(xref="paper", x=1, y=baseline, xanchor="right", yanchor="top", showarrow=False,
-                                       text=f"mean-image baseline {baseline:.1%}")])
+                     annotations=[dict(xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
+                                       showarrow=False, font=dict(color="#7f7f7f", **TICKS),
+                                       text=f"╌╌ mean-image baseline {baseline:.1%}")])
     yaxis = _axis("accuracy", tickformat=".0%", range=_accuracy_range(records, baseline))
     return _chart("Accuracy", traces, _epoch_axis(records, epochs), yaxis, **extra)
 
@@ -65,7 +66,8 @@ def loss_figure(records, epochs=None):
     """Training and validation loss per epoch."""
     traces = [_curve(records, "valid_loss", "validation loss", VALID),
               _curve(records, "train_loss", "training loss", TRAINING, dash="dot")]
-    return _chart("Loss", traces, _epoch_axis(records, epochs), _axis("loss"))
+    # from zero: a saturated run's loss barely moves, and autoscale would blow that up to fill the chart
+    return _chart("Loss", traces, _epoch_axis(records, epochs), _axis("loss", rangemode="tozero"))
 
 
 def _symmetric_range(a):
@@ -90,13 +92,14 @@ def _labels(names, columns):
             for (r, c), name in zip((divmod(i, columns) for i in range(len(names))), names)]
 
 
-def weight_map_figure(weights, digits=(3, 7), title="Weights", scale_title="weight"):
-    """A (28, 28) weight map, or (k, 28, 28) maps tiled in a grid (hidden units, or one per digit for ten)."""
+def weight_map_figure(weights, digits=(3, 7), title="Weights", scale_title="weight", ends=None):
+    """A (28, 28) weight map, or (k, 28, 28) maps tiled in a grid (hidden units, or one per digit for ten).
+    `ends` names the colour bar's two ends; by default, towards which digit a positive or negative weight pushes."""
     weights = np.asarray(weights)
     columns = 5 if len(digits) == 10 else None
     image = tile(weights, columns) if weights.ndim == 3 else weights
     limit = _symmetric_range(image)
-    ends = ("against", "for") if len(digits) == 10 else (f"→ {digits[1]}", f"→ {digits[0]}")
+    ends = ends or (("against", "for") if len(digits) == 10 else (f"→ {digits[1]}", f"→ {digits[0]}"))
     heat = dict(type="heatmap", z=image, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
                 colorbar=dict(title=dict(text=scale_title), tickvals=[-limit, 0, limit], ticktext=[ends[0], "0", ends[1]]),
                 hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>")
@@ -176,9 +179,9 @@ def confusion_figure(matrix, digits):
     """Counts of validation images by true digit (rows) and the model's answer (columns)."""
     labels, counts = [str(d) for d in digits], np.asarray(matrix).tolist()
     heat = dict(type="heatmap", z=counts, x=labels, y=labels, colorscale="Blues", showscale=False, text=counts,
-                texttemplate="%{text}", hovertemplate="true %{y}, said %{x}: %{z}<extra></extra>")
-    return go.Figure(dict(data=[heat], layout=dict(
-        font=FONT, margin=dict(l=60, r=20, t=60, b=20), height=220 + 30 * len(digits),
+                texttemplate="%{text}", textfont=TICKS, hovertemplate="true %{y}, said %{x}: %{z}<extra></extra>")
+    return go.Figure(dict(data=[heat], layout=dict(  # cells tall enough for their counts to read on a projector
+        font=FONT, margin=dict(l=60, r=20, t=60, b=20), height=220 + 45 * len(digits),
         xaxis=_axis("the model said", side="top", type="category"),
         yaxis=_axis("true digit", autorange="reversed", type="category"))))
 

@@ -4,9 +4,11 @@ The page keeps its runs in the browser session's state and only calls these; not
 so every transition is unit-tested directly.
 """
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 from digitviz.engine import train
+from digitviz.export import settings_json
 
 # A run may cost at most the lesson's pair for 1,000 epochs (~5 s of one core): one student's run must not hog a
 # server that the class shares.
@@ -26,6 +28,8 @@ class Run:
     target: int = 0  # the epoch the run is heading for: its epochs setting, or further after Resume or Step
     records: list = field(default_factory=list)
     status: str = "running"  # running | paused | done | diverged
+    paused_because: str = ""  # what paused it, when it was not the student's own Stop
+    lr_changes: list = field(default_factory=list)  # (epoch, lr) where Step or Resume went on at another rate
     # The script run now training this run. A click starts a new script run at once (fastReruns) while the old
     # one trains on until its next Streamlit call; the new one takes ownership, and the old one stops appending.
     owner: object = None
@@ -33,6 +37,20 @@ class Run:
     @property
     def last(self):
         return self.records[-1] if self.records else None
+
+    @property
+    def lr(self):
+        """The learning rate the run trains at now."""
+        return self.lr_changes[-1][1] if self.lr_changes else self.config.lr
+
+    @property
+    def current_config(self):
+        """The config the run trains with now: its own, at its current learning rate."""
+        return dataclasses.replace(self.config, lr=self.lr)
+
+    def settings(self):
+        """The run's settings as plain values, for a post or a label: its config, digits and any rate changes."""
+        return json.loads(settings_json(self.config, self.digits, self.lr_changes))
 
     def claim(self):
         """Make the caller the one script run that may add records; returns its token."""
@@ -46,10 +64,10 @@ class Run:
         self.records.append(record)
         return True
 
-    def interrupt(self):
-        """A run still 'running' when the page reruns was cut off by a click: it is paused."""
+    def interrupt(self, why):
+        """A run still 'running' when the page reruns was cut off by a click: it is paused, and says why."""
         if self.status == "running":
-            self.status, self.owner = "paused", None
+            self.status, self.owner, self.paused_because = "paused", None, why
 
     def finish(self):
         """Where the run stands once its loop has ended."""
@@ -62,7 +80,9 @@ class Run:
                            "**Train**.")
         done = self.last.epoch if self.last else 0
         more = 1 if action == "step" else (self.target - done if self.target > done else epochs)
-        self.status, self.target = "running", max(self.target, done + more)
+        self.status, self.target, self.paused_because = "running", max(self.target, done + more), ""
+        if lr != self.lr:
+            self.lr_changes.append((done + 1, lr))
         return dataclasses.replace(self.config, lr=lr, epochs=more)
 
 

@@ -44,15 +44,35 @@ def either(digits):
     return " or ".join(f"{article(d)} {d}" for d in digits)
 
 
+def lr_changes(changes):
+    """'→ 0.1 at epoch 91': where a run went on at another learning rate; '' if it never did."""
+    return ", ".join(f"→ {lr:g} at epoch {epoch}" for epoch, lr in changes)
+
+
+def lr_history(lr, changes):
+    """'1', or '1 → 0.1 at epoch 91': the learning rate a run started at and every change after."""
+    return " ".join([f"{lr:g}", lr_changes(changes)]).strip()
+
+
 def describe(run):
     """A run's settings in one line of Markdown."""
     c = run.config
-    return (f"**{c.model}** model, **{c.loss}**, {digits_label(run.digits)}, lr **{c.lr:g}**, batch {c.batch_size}, "
+    return (f"**{c.model}** model, **{c.loss}**, {digits_label(run.digits)}, lr **{lr_history(c.lr, run.lr_changes)}**, "
+            f"batch {c.batch_size}, "
             f"init std {c.init_std:g}, seed {c.seed}{', shuffled' if c.shuffle else ''}")
 
 
 def status_text(run):
-    return f"Run {run.number}, {describe(run)}: {STATUS_WORDS[run.status]}"
+    """'Run 2, <settings>: done', with why a paused run paused when the student didn't press Stop."""
+    why = f" ({run.paused_because})" if run.status == "paused" and run.paused_because else ""
+    return f"Run {run.number}, {describe(run)}: {STATUS_WORDS[run.status]}{why}"
+
+
+def first_step(hidden):
+    """What to do on a fresh page, naming only the controls it shows."""
+    shown = [name for key, name in (("lr", "the learning rate"), ("epochs", "epochs")) if key not in hidden]
+    where = f"Set {' and '.join(shown)} in the sidebar, then press" if shown else "Press"
+    return f"{where} **Train**."
 
 
 def baseline_text(digits, baseline):
@@ -66,17 +86,40 @@ def baseline_text(digits, baseline):
             f"({a}s {baseline.l1.first:.2%}, {b}s {baseline.l1.second:.2%}), **{baseline.l2.overall:.2%}** with L2.")
 
 
+UNSHUFFLED_TEN = ("Shuffle is off: the ten digits come sorted by label, so every batch holds a single digit and each "
+                  "step drags the model towards that one digit. Such a run ends far below the mean-image baseline; "
+                  "switch **Shuffle each epoch** on.")
+
+
+LESSON_LR = 1.0  # the lesson's rate, which trains every model here without diverging (tests check each)
+
+
+def remedy(config):
+    """The settings to change after this config diverged: the lesson's sigmoid for the loss without one (a smaller
+    rate only delays that), else the lesson's learning rate, or a tenth of a rate already at or below it."""
+    if config.loss == "first_attempt":
+        return {"loss": "mnist_loss", "lr": LESSON_LR}
+    return {"lr": LESSON_LR if config.lr > LESSON_LR else suggested_lr(config.lr)}
+
+
 def suggested_lr(lr):
     """A tenth of the rate that blew up, snapped to the slider's choices."""
     return max([r for r in LEARNING_RATES if r <= lr / 10] or [LEARNING_RATES[0]])
 
 
-def divergence_advice(run):
-    """Why the run stopped and what to try, for a diverged run's last record."""
-    last = run.last
-    return (f"**The run diverged at epoch {last.epoch}**: {last.diverged}. The learning rate "
-            f"({run.config.lr:g}) is too high for this model: try ten times smaller "
-            f"({suggested_lr(run.config.lr):g}), or the lesson's 1, then press **Train**.")
+def divergence_advice(config, last):
+    """Why a run stopped, its cause and settings that train: for the config it last trained with, and its last
+    (diverged) record."""
+    if config.loss == "first_attempt":
+        return (f"**The run stopped at epoch {last.epoch}**: {last.diverged}, while accuracy was still "
+                f"{last.valid_acc:.1%}. The cause is the loss, not the learning rate: without a sigmoid it has no "
+                f"floor, so SGD lowers it for ever by pushing predictions further out, and a smaller rate only "
+                f"delays that. The lesson's fix is the sigmoid: choose the loss **mnist_loss** (with the lesson's "
+                f"lr 1), then press **Train**.")
+    fix = remedy(config)["lr"]
+    smaller = (f"the lesson's **{fix:g}**" if fix == LESSON_LR else f"**{fix:g}** (ten times smaller)")
+    return (f"**The run diverged at epoch {last.epoch}**: {last.diverged}. The learning rate ({config.lr:g}) is too high "
+            f"for this model: each step overshoots. Try {smaller}, then press **Train**.")
 
 
 def ms_per_epoch(record, epochs_trained):
@@ -98,13 +141,14 @@ def run_row(run):
     c, last = run.config, run.last
     return {"run": run.number, "digits": short_digits(run.digits), "model": c.model, "loss": c.loss, "lr": c.lr,
             "batch": c.batch_size, "init std": c.init_std, "shuffle": c.shuffle, "seed": c.seed,
-            "epochs": last.epoch, "accuracy": round(last.valid_acc, 4),
+            "lr changes": lr_changes(run.lr_changes), "epochs": last.epoch, "accuracy": round(last.valid_acc, 4),
             "loss value": finite_or_none(last.valid_loss), "status": run.status}
 
 
 def post_row(post):
     """One row of the class board's tables."""
     s = post.settings
+    lr = lr_history(s.get("lr", 0), s.get("lr_changes", []))
     return {"name": post.name, "accuracy": f"{post.accuracy:.2%}", "epochs": post.epochs,
-            "settings": f"{s.get('model')}, lr {s.get('lr')}, batch {s.get('batch_size')}",
+            "settings": f"{s.get('model')}, lr {lr}, batch {s.get('batch_size')}",
             "posted": post.created_at.strftime("%H:%M:%S")}

@@ -40,7 +40,7 @@ def test_csv_and_saved_parameters(tmp_path, capsys):
 def test_diverging_run_says_so_and_exits_cleanly(capsys):
     assert main(["train", "--lr", "1000", "--epochs", "20"]) == 0
     out = capsys.readouterr().out
-    assert "The run diverged at epoch 2" in out and "Try a smaller learning rate" in out
+    assert "The run diverged at epoch 2" in out and "Try the lesson's 1" in out
 
 
 @pytest.mark.parametrize("args, words", [

@@ -46,10 +46,12 @@ def test_an_interrupted_run_is_paused_and_resumes_to_its_target(data):
     token = run.claim()
     for record in records(run, dataclasses.replace(config, epochs=2), data):
         run.add(record, token)
-    run.interrupt()
-    assert run.status == "paused" and run.owner is None
+    run.interrupt("a setting changed")
+    assert run.status == "paused" and run.owner is None and run.paused_because == "a setting changed"
     assert not run.add(run.last, token), "a script run that lost the run can't append to it"
-    assert run.more("resume", lr=1.0, epochs=5).epochs == 3
+    assert run.more("resume", lr=0.1, epochs=5).epochs == 3 and run.paused_because == ""
+    assert run.lr_changes == [(3, 0.1)] and run.lr == 0.1 and run.current_config.lr == 0.1
+    assert run.settings()["lr_changes"] == [[3, 0.1]] and run.settings()["lr"] == 1.0
 
 
 def test_a_diverged_run_refuses_to_continue(data):

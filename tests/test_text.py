@@ -1,15 +1,19 @@
 """What the page says, as plain strings."""
+import dataclasses
 from types import SimpleNamespace
 
-from digitviz import TrainConfig
+import pytest
+
+from digitviz import TrainConfig, train
 from digitviz.data import ALL_DIGITS
-from digitviz.text import (article, digits_label, either, escape_markdown, run_row, status_text, suggested_lr,
-                           title)
+from digitviz.text import (article, digits_label, divergence_advice, either, escape_markdown, remedy, run_row,
+                           status_text, suggested_lr, title)
 
 
 def run(**config):
     last = SimpleNamespace(epoch=3, valid_acc=0.91234, valid_loss=float("nan"))
-    return SimpleNamespace(number=2, config=TrainConfig(**config), digits=(3, 7), status="paused", last=last)
+    return SimpleNamespace(number=2, config=TrainConfig(**config), digits=(3, 7), status="paused", last=last,
+                           paused_because="", lr_changes=[])
 
 
 def test_digits_read_as_the_lesson_says_them():
@@ -36,3 +40,24 @@ def test_suggested_rate_is_a_tenth_snapped_to_the_slider():
 def test_escaped_text_makes_no_link_image_or_html():
     text = escape_markdown("[Sign in](https://evil.example) ![x](http://x/y.png) <b>hi</b>")
     assert all(f"\\{c}" in text for c in "[]()!<>")
+
+
+@pytest.mark.parametrize("changes", [
+    {"lr": 1000.0, "epochs": 20},  # saturates at once
+    {"lr": 100.0, "epochs": 30},  # the "too high" preset: a tenth of 1000 diverges too
+    {"loss": "first_attempt", "lr": 1.0, "epochs": 30},
+    {"loss": "first_attempt", "lr": 0.01, "epochs": 100},  # the first-attempt preset: its cause is the loss
+])
+def test_divergence_advice_names_settings_that_train(changes, data):
+    """Each piece of advice, followed, gives a run that does not diverge and beats the mean-image baseline."""
+    config = TrainConfig(**changes)
+    *_, last = train(config, data)
+    assert last.diverged, "the case no longer diverges: pick another"
+    advice = divergence_advice(config, last)
+    fix = remedy(config)
+    shown = [f"{v:g}" if isinstance(v, float) else v for v in fix.values()]
+    assert all(f"**{v}**" in advice or f"lr {v}" in advice for v in shown), advice
+    *_, fixed = train(dataclasses.replace(config, **fix), data)
+    assert not fixed.diverged and fixed.valid_acc > 0.9514
+    if config.loss == "first_attempt":
+        assert "not the learning rate" in advice and f"{last.valid_acc:.1%}" in advice

@@ -18,22 +18,28 @@ def current_run(action):
     if action == "reset":
         st.session_state.pop("run", None)
     run = st.session_state.get("run")
-    if run is not None:
-        run.interrupt()
+    if run is not None:  # a click on a button is the student's own doing; a nudged setting needs saying
+        run.interrupt("" if action else "a setting changed while it trained, which stops the run; "
+                      "**Resume** goes on with the new learning rate")
     return run
 
 
-def dashboard_ui(digits, baseline):
+def dashboard_ui(digits, baseline, config):
     """Lay out the page and return the placeholders that training redraws."""
     view = {"status": st.empty(), "progress": st.empty(), "metrics": st.empty()}
+    if config.ten_digits and not config.shuffle:
+        st.warning(text.UNSHUFFLED_TEN, icon=":material/shuffle:")
     left, right = st.columns(2)
     view["accuracy"], view["loss"] = left.empty(), right.empty()
     left, right = st.columns(2)
-    view["weights"] = left.empty()
+    maps = left.container()
     view["replay"] = left.container()
-    view["learned"] = left.toggle("Show only what training changed", key="learned",
-                                  help="Weights minus the starting weights. With a large init std the starting "
-                                       "noise hides the pattern; this subtracts it and shows what SGD learned.")
+    view["learned"] = left.toggle("Show what training changed beside the weights", value=True, key="learned",
+                                  help="The weights start random (init std), and that noise hides what SGD learns: "
+                                       "the second map subtracts the starting weights.")
+    tiled = config.ten_digits or config.model == "two_layer"  # grids of maps: one above the other, not squeezed
+    raw, change = (maps.container(), maps.container()) if tiled or not view["learned"] else maps.columns(2)
+    view["weights"], view["change"] = raw.empty(), change.empty()
     with right:
         st.subheader("The lesson's baseline")
         st.plotly_chart(resources.baseline_figure(digits), key="means", **CHART)
@@ -46,7 +52,6 @@ def act(action, run, config, digits, view, server):
     if action == "train":
         run = runs.start_run(st.session_state.setdefault("runs", []), config, digits)
         st.session_state.run = run
-        st.session_state.pop("preset", None)
         train_live(run, config, view, server)
     elif action in ("step", "resume"):
         if run is None:
@@ -90,10 +95,10 @@ def train_live(run, config, view, server):
     run.finish()
 
 
-def show_run(run, view):
+def show_run(run, view, hidden):
     """The run as it stands, with an epoch slider to replay it once it is not training."""
     if run is None or not run.records:
-        view["status"].info("Set the learning rate and epochs in the sidebar, then press **Train**.")
+        view["status"].info(text.first_step(hidden))
         return
     upto = len(run.records)
     if len(run.records) > 1:
@@ -109,18 +114,22 @@ def draw(run, view, baseline, upto=None, tag="final"):
     records = run.records[:upto]
     last = records[-1]
     target = max(run.target, run.last.epoch)
-    view["status"].markdown(text.status_text(run))
+    status = view["status"].warning if run.paused_because else view["status"].markdown
+    status(text.status_text(run))
     view["progress"].progress(last.epoch / target, text=f"epoch {last.epoch} of {target}")
     with view["metrics"].container():
         summary_ui(run, records, baseline)
     view["accuracy"].plotly_chart(accuracy_figure(records, baseline.l1.overall, target), key=f"acc-{tag}", **CHART)
     view["loss"].plotly_chart(loss_figure(records, target), key=f"loss-{tag}", **CHART)
-    weights, title = last.weights, f"Weights after epoch {last.epoch}"
+    units = run.config.model == "two_layer"
+    ends = ("inhibits", "excites") if units else None  # a hidden unit's weights push no digit, only the unit
+    suffix = " (hidden units)" if units else ""
+    view["weights"].plotly_chart(weight_map_figure(last.weights, run.digits, f"Weights after epoch {last.epoch}{suffix}",
+                                                   ends=ends), key=f"weights-{tag}", **CHART)
     if view["learned"]:
-        weights = weights - weight_map(initial_params(run.config))
-        title = f"Change in the weights after epoch {last.epoch}"
-    title += " (hidden units)" if run.config.model == "two_layer" else ""
-    view["weights"].plotly_chart(weight_map_figure(weights, run.digits, title), key=f"weights-{tag}", **CHART)
+        change = last.weights - weight_map(initial_params(run.config))
+        view["change"].plotly_chart(weight_map_figure(change, run.digits, f"Change in the weights after epoch "
+                                                      f"{last.epoch}{suffix}", ends=ends), key=f"change-{tag}", **CHART)
 
 
 def summary_ui(run, records, baseline):
@@ -133,4 +142,4 @@ def summary_ui(run, records, baseline):
     c.metric("Training time", f"{last.seconds:.2f} s", text.ms_per_epoch(last, len(records)),
              delta_color="off", delta_arrow="off")
     if last.diverged:
-        st.error(text.divergence_advice(run))
+        st.error(text.divergence_advice(run.current_config, last))

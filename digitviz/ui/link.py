@@ -1,7 +1,8 @@
 """The page's address: a link's settings go into the widgets once, and the address bar always holds the page."""
 import streamlit as st
 
-from digitviz.settings import DEFAULTS, PRESETS, from_query, to_query
+from digitviz.settings import DEFAULTS, PRESETS, from_query, matches_preset, open_presets, to_query
+from digitviz.ui.sidebar import apply_preset
 
 
 def read_link_once(panels):
@@ -11,6 +12,11 @@ def read_link_once(panels):
         values, hidden, notes = from_query(query)
         for name, value in {**DEFAULTS, **values}.items():
             st.session_state[name] = value
+        preset = query.get("preset")
+        if preset in open_presets(hidden):  # a teacher's link can open one experiment, its notice included
+            apply_preset(preset, hidden)
+            for name, value in values.items():  # what the link says explicitly still wins
+                st.session_state[name] = value
         if query.get("panel") in panels:  # a teacher's link can open the class board, ready to project
             st.session_state.panel = query["panel"]
         st.session_state.link = (hidden, notes)
@@ -19,15 +25,23 @@ def read_link_once(panels):
     return st.session_state.link
 
 
-def notes_ui(link_notes):
-    """What the link changed or dropped, and the preset just chosen with what to notice."""
+def current_preset(values, hidden):
+    """The preset chosen last, while the settings still are what it set up; else None."""
+    name = st.session_state.get("preset")
+    return name if name in PRESETS and matches_preset(name, values, hidden) else None
+
+
+def notes_ui(link_notes, preset, trained):
+    """What the link changed or dropped, and the preset in play with what to notice, until a setting moves."""
     for note in link_notes:
         st.warning(note, icon=":material/link:")
-    preset = PRESETS.get(st.session_state.get("preset"))
     if preset:
-        st.info(f"**{preset.title}.** {preset.notice} Press **Train** to see it.", icon=":material/school:")
+        then = "Check it against the run below." if trained else "Press **Train** to see it."
+        st.info(f"**{PRESETS[preset].title}.** {PRESETS[preset].notice} {then}", icon=":material/school:")
 
 
-def write_link(values, hidden, panel):
-    """Keep a shareable link in the address bar: the settings that differ from the defaults, and the open panel."""
-    st.query_params.from_dict(to_query(values, hidden) | ({"panel": panel} if panel else {}))
+def write_link(values, hidden, panel, preset):
+    """Keep a shareable link in the address bar: the settings that differ from the defaults, the open panel and
+    the preset in play."""
+    extra = ({"panel": panel} if panel else {}) | ({"preset": preset} if preset else {})
+    st.query_params.from_dict(to_query(values, hidden) | extra)

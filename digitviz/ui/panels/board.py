@@ -1,5 +1,4 @@
 """Class board: post a finished run under a name; everyone on the server sees the newest and the best."""
-import dataclasses
 import uuid
 
 import streamlit as st
@@ -18,7 +17,7 @@ def board_ui(run, server):
     if st.button("Post my run", key="post", disabled=not finished,
                  help="Posts your current run's settings and final accuracy."):
         try:
-            board.post(name, {**dataclasses.asdict(run.config), "digits": list(run.digits)}, run.last.valid_acc,
+            board.post(name, run.settings(), run.last.valid_acc,
                        run.last.valid_loss, run.last.epoch, session)
             st.success("Posted: your run is on the board.")
         except BoardError as e:
@@ -33,7 +32,8 @@ def board_ui(run, server):
     left.dataframe([post_row(p) for p in newest], hide_index=True, width="stretch")
     right.markdown("**Best**")
     right.dataframe([post_row(p) for p in best], hide_index=True, width="stretch")
-    with st.expander("Teacher: clear the board"):
+    # open while a passphrase is typed in, so that the answer to a wrong one stays in view
+    with st.expander("Teacher: clear the board", expanded=bool(st.session_state.get("board_passphrase"))):
         phrase = st.text_input("Passphrase", type="password", key="board_passphrase")
         if st.button("Clear the board", key="clear-board"):
             try:

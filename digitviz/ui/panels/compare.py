@@ -1,6 +1,4 @@
 """Compare runs: every run of this session in a table; overlay any of them; delete some or all."""
-import dataclasses
-
 import streamlit as st
 
 from digitviz.figures import compare_figure
@@ -21,7 +19,7 @@ def compare_ui(run, server):
     chosen = st.multiselect("Overlay runs", list(names), default=list(names)[-2:], format_func=lambda n: f"Run {n}",
                             key=f"compare-{version}")
     if chosen:
-        labels = differences([{**dataclasses.asdict(names[n].config), "digits": names[n].digits} for n in chosen])
+        labels = differences([names[n].settings() for n in chosen])
         curves = {f"Run {n}" + (f": {label}" if label else ""): names[n].records for n, label in zip(chosen, labels)}
         st.plotly_chart(compare_figure(curves), key="compare-chart", **CHART)
     left, right = st.columns(2)

@@ -15,7 +15,7 @@ def files_ui(run, server):
         stem, last = f"digitviz-run{run.number}", run.last
         files = [
             ("Records (CSV)", partial(records_csv, list(run.records)), f"{stem}.csv", "text/csv"),
-            ("Settings (JSON)", partial(settings_json, run.config, run.digits), f"{stem}.json", "application/json"),
+            ("Settings (JSON)", partial(settings_json, run.config, run.digits, run.lr_changes), f"{stem}.json", "application/json"),
             ("Weights (.npy)", partial(weights_npy, last.params), f"{stem}-weights.npy", "application/octet-stream"),
             ("Model (.npz)", partial(model_npz, last.params, run.config, run.digits), f"{stem}.npz",
              "application/octet-stream"),

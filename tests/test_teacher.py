@@ -1,0 +1,160 @@
+"""What a teacher found trying the page (issue 13), through AppTest: each test failed before its fix."""
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from digitviz.settings import PRESETS, open_presets
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+
+def page(**query):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({k: str(v) for k, v in query.items()})
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def press(at, key):
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at):
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {s["layout"].get("title", {}).get("text", ""): s for s in specs}
+
+
+def texts(at, kind):
+    return " ".join(e.value for e in getattr(at, kind))
+
+
+def test_a_ten_digit_link_shuffles_and_an_unshuffled_one_says_why():
+    at = page(digits="all", epochs=2)
+    assert at.toggle(key="shuffle").value is True and "Shuffle is off" not in texts(at, "warning")
+    press(at, "train")
+    assert at.session_state.run.config.shuffle and at.session_state.run.last.valid_acc > 0.8
+    off = page(digits="all", shuffle=0, epochs=2)
+    assert off.toggle(key="shuffle").value is False and "Shuffle is off" in texts(off, "warning")
+    assert off.query_params["shuffle"] == "0"  # the page's own link keeps saying so
+
+
+def test_the_weight_map_shows_the_change_beside_the_raw_weights_by_default():
+    at = press(page(epochs=3), "train")
+    figs = charts(at)
+    assert "Weights after epoch 3" in figs and "Change in the weights after epoch 3" in figs
+    raw = figs["Weights after epoch 3"]["data"][0]["colorbar"]["ticktext"]
+    assert raw == ["→ 7", "0", "→ 3"]
+
+
+def test_hidden_units_are_not_labelled_with_digits():
+    at = page(model="two_layer", epochs=2)
+    figs = charts(press(at, "train"))
+    bar = figs["Weights after epoch 2 (hidden units)"]["data"][0]["colorbar"]["ticktext"]
+    assert bar == ["inhibits", "0", "excites"]
+    assert "Change in the weights after epoch 2 (hidden units)" in figs
+
+
+def test_resuming_at_another_rate_says_so_everywhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path))
+    st.cache_resource.clear()
+    at = press(page(epochs=2, panel="compare"), "train")
+    at.select_slider(key="lr").set_value(0.1)
+    press(at, "resume")
+    run = at.session_state.run
+    assert run.lr_changes == [(3, 0.1)] and len(run.records) == 4
+    assert any("lr **1 → 0.1 at epoch 3**" in m.value for m in at.markdown)
+    (table,) = [d for d in at.dataframe if "run" in d.value.columns]
+    assert list(table.value["lr"]) == [1.0] and list(table.value["lr changes"]) == ["→ 0.1 at epoch 3"]
+    at.segmented_control(key="panel").set_value("board").run()
+    at.text_input(key="board_name").input("Ada").run()
+    press(at, "post")
+    (newest, *_) = [d.value for d in at.dataframe if "name" in d.value.columns]
+    assert "lr 1 → 0.1 at epoch 3" in newest["settings"][0]
+    assert run.settings()["lr_changes"] == [[3, 0.1]]  # the saved JSON is made from these settings
+    st.cache_resource.clear()
+
+
+def test_a_link_that_hides_controls_locks_them_against_presets():
+    at = page(only="lr", epochs=7)
+    offered = {b.key for b in at.button if b.key and b.key.startswith("preset-")}
+    assert offered == {f"preset-{name}" for name in open_presets({"epochs", "model", "digits", "a", "b", "loss",
+                                                                   "batch_size", "init_std", "seed", "shuffle"})}
+    assert offered == {"preset-lr_high"}  # the only preset that changes nothing but the learning rate
+    press(at, "preset-lr_high")
+    assert at.session_state.epochs == 7 and at.session_state.model == "linear" and at.session_state.lr == 100.0
+
+
+def test_a_link_can_open_one_preset_with_its_notice():
+    at = page(preset="two_layer")
+    assert at.selectbox(key="model").value == "two_layer"
+    assert any(PRESETS["two_layer"].notice[:40] in i.value for i in at.info)
+    assert at.query_params["preset"] == "two_layer"
+    press(at, "train")
+    assert any(PRESETS["two_layer"].notice[:40] in i.value for i in at.info), "the notice stays beside the result"
+    at.select_slider(key="lr").set_value(0.1).run()
+    assert not any(PRESETS["two_layer"].notice[:40] in i.value for i in at.info), "gone once the settings change"
+
+
+def test_a_setting_touched_during_a_run_says_the_run_paused():
+    at = press(page(epochs=3), "train")
+    at.session_state.run.status = "running"  # as a run looks when a widget's change interrupts its loop
+    at.slider(key="init_std").set_value(2.0).run()
+    run = at.session_state.run
+    assert run.status == "paused" and "a setting changed while it trained" in texts(at, "warning")
+    assert "**Resume**" in texts(at, "warning")
+
+
+def test_replaying_epoch_one_divides_by_one_epoch():
+    at = press(page(epochs=30), "train")
+    (replay,) = [s for s in at.slider if s.label.startswith("Replay")]
+    replay.set_value(1).run()
+    first = at.session_state.run.records[0]
+    assert at.metric[2].delta == f"{1000 * first.seconds:.1f} ms an epoch"
+
+
+def test_charts_hide_the_mode_bar_that_covers_their_titles():
+    at = press(page(epochs=2), "train")
+    configs = [json.loads(c.proto.config) if c.proto.config else {} for c in at.get("plotly_chart")]
+    assert configs and all(c.get("displayModeBar") is False for c in configs)
+
+
+def test_a_diverged_run_keeps_its_loss_axis_from_zero():
+    at = press(page(epochs=20, lr=1000), "train")
+    assert charts(at)["Loss"]["layout"]["yaxis"]["rangemode"] == "tozero"
+
+
+def test_wording_fits_the_page():
+    at = page(only="lr")
+    assert "Set the learning rate in the sidebar, then press **Train**." in texts(at, "info")
+    at = page(a=1, b=8)
+    assert any("Draw a 1 or an 8" in c.value for c in at.caption)
+    notes = " ".join(w.value for w in page(seed="1e20").warning)
+    assert "2147483647" in notes and "e+09" not in notes
+    ten = page(digits="all")
+    assert "12,396" not in ten.select_slider(key="batch_size").help
+
+
+def test_a_wrong_passphrase_keeps_the_teachers_box_open(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DIGITVIZ_BOARD_PASSPHRASE", "owl")
+    st.cache_resource.clear()
+    at = page(panel="board")
+    at.text_input(key="board_passphrase").input("guess").run()
+    press(at, "clear-board")
+    (box,) = [e for e in at.expander if e.label.startswith("Teacher")]
+    assert box.proto.expanded and "Wrong passphrase" in texts(at, "error")
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("digits", [{"a": 1, "b": 8}, {"digits": "all"}])
+def test_the_confusion_matrix_reads_on_a_projector(digits):
+    at = press(page(epochs=2, panel="mistakes", **digits), "train")
+    (matrix,) = [s for s in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                 if s["data"][0].get("texttemplate")]
+    assert matrix["data"][0]["textfont"]["size"] >= 15
