@@ -7,9 +7,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from digitviz.engine import train
+from digitviz.engine import MAX_EPOCHS, TrainConfig, train
 from digitviz.export import settings_json
 
+KEPT_RUNS = 20  # a session keeps its newest runs for comparing; older ones go (about 4 MB per 1,000-epoch run)
 # A run may cost at most the lesson's pair for 1,000 epochs (~5 s of one core): one student's run must not hog a
 # server that the class shares.
 MAX_SAMPLE_EPOCHS = 12_396 * 1000
@@ -87,9 +88,56 @@ class Run:
 
 
 def start_run(runs, config, digits):
-    """A fresh run, appended to the session's history for comparing."""
+    """A fresh run, appended to the session's history for comparing; the oldest go beyond KEPT_RUNS."""
     run = Run(max((r.number for r in runs), default=0) + 1, config, digits, target=config.epochs)
     runs.append(run)
+    del runs[:-KEPT_RUNS]
+    return run
+
+
+def saved(runs):
+    """The session's runs as a few hundred bytes of JSON: settings, seeds and how far each got. The engine is
+    deterministic, so that is enough to train them again after a refresh (see `restore`)."""
+    return json.dumps([{"number": r.number, "settings": r.settings(), "epochs": r.last.epoch, "target": r.target}
+                       for r in runs if r.records])
+
+
+def restore(text, data_for):
+    """The runs `saved` wrote, trained again; `data_for(digits)` gives their data. The text comes from a browser,
+    so anything malformed, out of range or too costly is dropped rather than trusted."""
+    try:
+        entries = json.loads(text)[-KEPT_RUNS:] if text else []
+    except (ValueError, TypeError, IndexError, KeyError):
+        return []
+    runs = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            runs.append(_replayed(entry, data_for))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+    return runs
+
+
+def _replayed(entry, data_for):
+    """One saved run, trained again epoch for epoch: each stretch at the rate it had."""
+    settings = dict(entry["settings"])
+    digits = tuple(int(d) for d in settings.pop("digits"))
+    changes = [(int(epoch), float(lr)) for epoch, lr in settings.pop("lr_changes", [])]
+    config = TrainConfig(**settings)
+    data = data_for(digits)
+    epochs, target = int(entry["epochs"]), int(entry["target"])
+    if not 1 <= epochs <= target <= MAX_EPOCHS or epochs * len(data.train_x) > MAX_SAMPLE_EPOCHS:
+        raise ValueError("not a run this page could have trained")
+    run = Run(int(entry["number"]), config, digits, target=target)
+    stops = [epoch for epoch, _ in changes] + [epochs + 1]
+    for (first, lr), stop in zip([(1, config.lr)] + changes, stops):
+        if not 1 <= first < stop <= epochs + 1:
+            raise ValueError("rate changes out of order")
+        run.lr_changes = [c for c in changes if c[0] <= first]
+        run.records += list(train(dataclasses.replace(config, lr=lr, epochs=stop - first), data, start=run.last))
+        if run.last.diverged:
+            break
+    run.finish()
     return run
 
 

@@ -4,7 +4,8 @@ import dataclasses
 import pytest
 
 from digitviz import TrainConfig, train
-from digitviz.runs import MAX_SAMPLE_EPOCHS, RunError, classifier, fitted_config, records, start_run
+from digitviz.runs import (KEPT_RUNS, MAX_SAMPLE_EPOCHS, RunError, classifier, fitted_config, records, restore,
+                           saved, start_run)
 
 
 def trained(run, config, data):
@@ -78,3 +79,36 @@ def test_classifier_prefers_a_loaded_model_then_the_run(data):
     params, whose = classifier(run, (3, 7), ({}, (1, 8), "other.npz"))
     assert params is run.last.params and "run 1, 1 epochs" in whose
     assert classifier(run, (1, 8)) is None and classifier(None, (3, 7)) is None
+
+
+def test_saved_runs_train_again_to_the_same_records(data):
+    config = TrainConfig(epochs=2)
+    runs = []
+    first = trained(start_run(runs, config, (3, 7)), config, data)
+    trained(first, first.more("resume", lr=0.1, epochs=3), data)  # epochs 3-5 at another rate
+    diverged = trained(start_run(runs, TrainConfig(lr=1000.0, epochs=5), (3, 7)), TrainConfig(lr=1000.0, epochs=5),
+                       data)
+    again = restore(saved(runs), lambda digits: data)
+    assert [r.number for r in again] == [1, 2] and again[1].status == "diverged" == diverged.status
+    assert again[0].lr_changes == [(3, 0.1)] and again[0].target == 5 and again[0].status == "done"
+    for old, new in zip(runs, again):
+        assert [(r.epoch, r.valid_acc, r.valid_loss) for r in old.records] == \
+            [(r.epoch, r.valid_acc, r.valid_loss) for r in new.records]
+
+
+@pytest.mark.parametrize("text", ["", "not json", "{}", "[1, 2]", '[{"number": 1}]',
+                                  '[{"number": 1, "settings": {"lr": -1, "digits": [3, 7]}, "epochs": 1, "target": 1}]',
+                                  '[{"number": 1, "settings": {"digits": [3, 3]}, "epochs": 1, "target": 1}]',
+                                  '[{"number": 1, "settings": {"digits": [3, 7]}, "epochs": 99999, "target": 99999}]',
+                                  '[{"number": 1, "settings": {"digits": [3, 7], "lr_changes": [[9, 1]]}, '
+                                  '"epochs": 2, "target": 2}]'])
+def test_a_crafted_memory_restores_nothing_and_raises_nothing(text, data):
+    from digitviz import load_digits
+    assert restore(text, lambda digits: data if digits == (3, 7) else load_digits(digits)) == []
+
+
+def test_a_session_keeps_only_its_newest_runs():
+    runs = []
+    for _ in range(KEPT_RUNS + 5):
+        start_run(runs, TrainConfig(), (3, 7))
+    assert len(runs) == KEPT_RUNS and runs[-1].number == KEPT_RUNS + 5

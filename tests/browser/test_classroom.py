@@ -55,3 +55,16 @@ def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
     expect(board).to_be_visible()
     expect(board.get_by_text("Ada Lovelace").first).to_be_attached()
     assert errors_on_page(classmate) == []
+
+
+def test_a_refresh_keeps_the_students_runs(page, app_url):
+    """The browser remembers the runs' settings; after a reload the page trains them again, same numbers."""
+    app = open_app(page, f"{app_url}/?epochs=3")
+    click(app, button(app, "Train"))
+    expect(app.get_by_text("epoch 3 of 3")).to_be_visible()
+    before = app.get_by_test_id("stMetricValue").first.inner_text()
+    app.reload()
+    expect(app.get_by_text("epoch 3 of 3")).to_be_visible(timeout=60_000)
+    assert app.get_by_test_id("stMetricValue").first.inner_text() == before
+    expect(app.get_by_text("Run 1,")).to_be_visible()
+    assert errors_on_page(app) == []
