@@ -11,7 +11,7 @@ import torch
 from digitviz.settings import config_of, digits_of
 from digitviz.text import title
 from digitviz.runs import fitted_config
-from digitviz.ui import dashboard, link, memory, resources, sidebar
+from digitviz.ui import appearance, dashboard, link, memory, resources, sidebar
 from digitviz.ui.classify import classify_ui
 from digitviz.ui.panels import PANELS, panels_ui
 
@@ -42,7 +42,7 @@ def main():
     classify_ui(run, digits, baseline)
     st.divider()
     panel = panels_ui(run, server)
-    link.write_link(values, hidden, panel, preset)
+    link.write_link(values, hidden, panel, preset, appearance.appearance_ui())
     memory.memory_ui()
 
 

@@ -111,7 +111,15 @@ CONTROLS = {c.name: c for c in (
     Control("b", "Digit B", "choice", 7, "Scored as 0 (the lesson's 7).", choices=tuple(range(10)),
             rule="a digit is 0 to 9", widget="selectbox", pair_only=True, half=True, trains=False),
 )}
-DEFAULTS = {name: c.default for name, c in CONTROLS.items()}  # a fresh page: the lesson, 30 epochs to start quick
+DEFAULTS = {name: c.default for name, c in CONTROLS.items()}
+# How the page looks, for this browser: kept in the link like the settings, but never hidden, preset or trained.
+DISPLAY = {c.name: c for c in (
+    Control("theme", "Theme", "choice", "system", "Light or dark, or as this device is set.",
+            choices=("system", "light", "dark"), widget="segmented",
+            labels={"system": "device", "light": "light", "dark": "dark"}, trains=False),
+    Control("text", "Projector text", "choice", "normal", "Larger text for the back of a lecture hall.",
+            choices=("normal", "projector"), widget="toggle", trains=False),
+)}  # a fresh page: the lesson, 30 epochs to start quick
 
 
 def config_of(values):
@@ -173,6 +181,17 @@ def from_query(query):
         values.update(a=3, b=7)
     hidden = _hidden(query, notes)
     return values, hidden, notes
+
+
+def display_from_query(query):
+    """The link's display choices ({name: value}); a garbled one keeps the default, silently (it only looks)."""
+    values = {}
+    for name, control in DISPLAY.items():
+        try:
+            values[name] = control.parse(str(_last(query.get(name, control.default))).strip())[0]
+        except ValueError:
+            values[name] = control.default
+    return values
 
 
 def _last(raw):

@@ -125,7 +125,7 @@ def test_replay_shows_an_earlier_epoch(at):
 def test_learned_change_hides_the_starting_noise(at):
     short_run(at, epochs=2)
     at.toggle(key="learned").set_value(True).run()
-    assert "Change in the weights after epoch 2" in charts(at)
+    assert "Change, epoch 0 → 2" in charts(at)
 
 
 def test_two_layer_net_shows_its_hidden_units(at):

@@ -47,7 +47,7 @@ def test_a_ten_digit_link_shuffles_and_an_unshuffled_one_says_why():
 def test_the_weight_map_shows_the_change_beside_the_raw_weights_by_default():
     at = press(page(epochs=3), "train")
     figs = charts(at)
-    assert "Weights after epoch 3" in figs and "Change in the weights after epoch 3" in figs
+    assert "Weights after epoch 3" in figs and "Change, epoch 0 → 3" in figs
     raw = figs["Weights after epoch 3"]["data"][0]["colorbar"]["ticktext"]
     assert raw == ["→ 7", "0", "→ 3"]
 
@@ -57,7 +57,7 @@ def test_hidden_units_are_not_labelled_with_digits():
     figs = charts(press(at, "train"))
     bar = figs["Weights after epoch 2 (hidden units)"]["data"][0]["colorbar"]["ticktext"]
     assert bar == ["inhibits", "0", "excites"]
-    assert "Change in the weights after epoch 2 (hidden units)" in figs
+    assert "Change, epoch 0 → 2 (hidden units)" in figs
 
 
 def test_resuming_at_another_rate_says_so_everywhere(tmp_path, monkeypatch):

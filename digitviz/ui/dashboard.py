@@ -124,12 +124,14 @@ def draw(run, view, baseline, upto=None, tag="final"):
     units = run.config.model == "two_layer"
     ends = ("inhibits", "excites") if units else None  # a hidden unit's weights push no digit, only the unit
     suffix = " (hidden units)" if units else ""
-    view["weights"].plotly_chart(weight_map_figure(last.weights, run.digits, f"Weights after epoch {last.epoch}{suffix}",
-                                                   ends=ends), key=f"weights-{tag}", **CHART)
+    title = f"Weights after epoch {last.epoch}{suffix}"
+    view["weights"].plotly_chart(weight_map_figure(last.weights, run.digits, title, ends=ends), key=f"weights-{tag}",
+                                 **CHART)
     if view["learned"]:
         change = last.weights - weight_map(initial_params(run.config))
-        view["change"].plotly_chart(weight_map_figure(change, run.digits, f"Change in the weights after epoch "
-                                                      f"{last.epoch}{suffix}", ends=ends), key=f"change-{tag}", **CHART)
+        title = f"Change, epoch 0 → {last.epoch}{suffix}"
+        view["change"].plotly_chart(weight_map_figure(change, run.digits, title, ends=ends), key=f"change-{tag}",
+                                    **CHART)
 
 
 def summary_ui(run, records, baseline):

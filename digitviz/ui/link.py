@@ -40,8 +40,8 @@ def notes_ui(link_notes, preset, trained):
         st.info(f"**{PRESETS[preset].title}.** {PRESETS[preset].notice} {then}", icon=":material/school:")
 
 
-def write_link(values, hidden, panel, preset):
-    """Keep a shareable link in the address bar: the settings that differ from the defaults, the open panel and
-    the preset in play."""
-    extra = ({"panel": panel} if panel else {}) | ({"preset": preset} if preset else {})
+def write_link(values, hidden, panel, preset, display):
+    """Keep a shareable link in the address bar: the settings that differ from the defaults, the open panel,
+    the preset in play and the display choices."""
+    extra = ({"panel": panel} if panel else {}) | ({"preset": preset} if preset else {}) | display
     st.query_params.from_dict(to_query(values, hidden) | extra)

@@ -68,3 +68,21 @@ def test_a_refresh_keeps_the_students_runs(page, app_url):
     assert app.get_by_test_id("stMetricValue").first.inner_text() == before
     expect(app.get_by_text("Run 1,")).to_be_visible()
     assert errors_on_page(app) == []
+
+
+def test_a_student_picks_dark_and_projector_text_and_the_link_keeps_them(page, app_url):
+    app = open_app(page, f"{app_url}/?epochs=12")
+    app.get_by_text("Display", exact=True).click()
+    app.get_by_role("radio", name="dark", exact=True).click()  # reloads the page in the dark theme
+    expect(app).to_have_url(re.compile(r"embed_options=dark_theme"), timeout=30_000)
+    expect(app).to_have_url(re.compile(r"theme=dark"), timeout=30_000)
+    app.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    background = app.evaluate("getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+    assert sum(map(int, re.findall(r"\d+", background)[:3])) < 200, background  # dark
+    assert slider_text(app, "Epochs") == "12", "the settings came through the reload"
+    app.get_by_text("Display", exact=True).click()
+    app.get_by_text("Projector text").click()
+    expect(app).to_have_url(re.compile(r"text=projector"))
+    size = app.evaluate("getComputedStyle(document.documentElement).fontSize")
+    assert size == "22px"
+    assert errors_on_page(app) == []
