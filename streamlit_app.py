@@ -21,13 +21,15 @@ import torch
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import BoardError, board_from_settings
 from digitviz.classify import classify, confusion_matrix, mistakes
+from digitviz.config import LOSSES, MODELS
 from digitviz.data import ALL_DIGITS as TEN
-from digitviz.engine import LOSSES, MODELS, initial_params, weight_map
 from digitviz.export import (ModelFileError, load_model, model_npz, records_csv, settings_json, weight_map_png,
                              weights_npy)
 from digitviz.figures import (accuracy_figure, compare_figure, confusion_figure, digit_figure, loss_figure,
                               mean_images_figure, probabilities_figure, weight_map_figure)
+from digitviz.models import initial_params
 from digitviz.preprocess import CANVAS_EMPTY, ImageError, prepare_drawing, prepare_upload
+from digitviz.records import weight_map
 from digitviz.settings import (BATCH_SIZES, DEFAULTS, LEARNING_RATES, MAX_EPOCHS, MAX_INIT_STD, MAX_SEED,
                                PAIR_LOSSES, PAIR_MODELS, PRESETS, config_of, differences, digits_of, from_query,
                                preset_values,

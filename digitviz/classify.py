@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from digitviz.baselines import digit_index, is_first, nearest_mean
-from digitviz.engine import Linear, TwoLayer
+from digitviz.models import Linear, TwoLayer
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,8 +5,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from digitviz.baselines import pixel_similarity
+from digitviz.config import LOSSES, MODELS, TrainConfig
 from digitviz.data import DataError, load_digits
-from digitviz.engine import LOSSES, MODELS, TrainConfig, train
+from digitviz.engine import train
 from digitviz.export import model_npz, records_csv
 
 DEFAULTS = TrainConfig()

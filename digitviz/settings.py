@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from digitviz.data import ALL_DIGITS
-from digitviz.engine import LOSSES, MODELS, TrainConfig
+from digitviz.config import LOSSES, MODELS, TrainConfig
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 12396)

@@ -7,7 +7,8 @@ import torch
 
 from digitviz import TrainConfig, load_digits, pixel_similarity, train
 from digitviz import lesson
-from digitviz.engine import LOSS_FUNCS, TwoLayer, initial_params, loss_grad, signed_targets
+from digitviz.losses import LOSS_FUNCS, loss_grad, signed_targets
+from digitviz.models import TwoLayer, initial_params
 
 SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
 
