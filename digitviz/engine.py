@@ -72,7 +72,7 @@ class ScratchTrainer:
             return self.loss_func(self.z, y).item(), accuracy(self.z, y).item()
 
 
-def trainer_for(config, data, params):
+def trainer_for(config, data, params) -> Trainer:
     """The trainer for config.model, starting from `params`."""
     if config.model == "fastai":
         from digitviz.fastai_model import FastaiTrainer  # fastai takes seconds to import: only when asked for
