@@ -15,7 +15,7 @@ import common  # noqa: F401  (puts the repository on sys.path)
 
 from digitviz import TrainConfig, load_digits, train
 from digitviz import lesson
-from digitviz.engine import initial_params
+from digitviz.models import initial_params
 
 
 def lesson_ms(data, config):

@@ -6,7 +6,9 @@
         print(record.epoch, record.valid_acc)
 """
 from digitviz.baselines import pixel_similarity
+from digitviz.config import TrainConfig
 from digitviz.data import DataError, DigitData, load_digits
-from digitviz.engine import EpochRecord, TrainConfig, train
+from digitviz.engine import train
+from digitviz.records import EpochRecord
 
 __all__ = ["load_digits", "DigitData", "DataError", "pixel_similarity", "TrainConfig", "EpochRecord", "train"]

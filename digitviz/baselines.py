@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from digitviz.data import DigitData
+
 
 def digit_index(data, split="valid"):
     """(n,) position in data.digits of each image's true digit: 0 for the pair's first digit (targets of 1)."""
@@ -91,7 +93,7 @@ def baseline_accuracy(data, means, norm="l1"):
     return BaselineAccuracy(norm, per_digit, correct.mean().item())
 
 
-def pixel_similarity(data):
+def pixel_similarity(data: DigitData) -> Baseline:
     """The lesson's baseline: mean images and their accuracy, for a pair or for all ten digits."""
     means = mean_images(data)
     return Baseline(data.digits, means, baseline_accuracy(data, means, "l1"), baseline_accuracy(data, means, "l2"))

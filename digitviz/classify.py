@@ -4,13 +4,14 @@ For a linear model a digit's score is sum(weights * pixels) + bias, so weight x 
 share of the score. For the two-layer net the same holds once the ReLUs that fired are fixed: the score is
 sum(pixels * g) + c, where g is the gradient of the score with respect to the pixels and c collects the biases.
 """
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from digitviz.baselines import digit_index, is_first, nearest_mean
-from digitviz.engine import Linear, TwoLayer
+from digitviz.models import Linear, TwoLayer
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +42,8 @@ def pixel_contributions(params, x, output=0):
     return x * g, float(b[active] @ v[active] + c)
 
 
-def classify(params, image, digits, means):
+def classify(params: Mapping[str, np.ndarray], image: np.ndarray, digits: tuple[int, ...],
+             means: torch.Tensor) -> Verdict:
     """The verdict of a model (its parameters) and of the mean-image baseline on a (28, 28) image in 0..1."""
     x = np.asarray(image, dtype=np.float64).reshape(28 * 28)
     pixels = torch.from_numpy(x.astype(np.float32))

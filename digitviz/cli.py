@@ -5,8 +5,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from digitviz.baselines import pixel_similarity
+from digitviz.config import TrainConfig
 from digitviz.data import DataError, load_digits
-from digitviz.engine import TrainConfig, train
+from digitviz.engine import train
 from digitviz.export import model_npz, records_csv
 from digitviz.settings import training_flags
 from digitviz.text import UNSHUFFLED_TEN, divergence_advice

@@ -46,7 +46,7 @@ class DigitData:
         return {d: int((y == d).sum()) for d in self.digits}
 
 
-def load_digits(pair=(3, 7), source="bundled"):
+def load_digits(pair: tuple[int, ...] | str = (3, 7), source: str | Path = "bundled") -> DigitData:
     """Load two digits (or `pair="all"`, or all ten in order, for all ten) from "bundled", "fastai", or a folder."""
     digits = _check_digits(pair)
     if isinstance(source, str) and source == "bundled":

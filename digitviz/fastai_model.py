@@ -1,9 +1,9 @@
 """The lesson's linear model trained by fastai's Learner, so a class can see the library do the same thing.
 
-Imported only when that model is chosen: fastai takes seconds to import.
+Imported only when that model is chosen: fastai takes seconds to import. `FastaiTrainer` plugs into the
+engine's epoch loop like the from-scratch trainer does.
 """
 import random
-import time
 
 import torch
 from fastai.callback.core import Callback
@@ -14,7 +14,8 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD
 from torch import nn
 
-from digitviz.engine import LOSS_FUNCS, Linear, frozen_params, batch_accuracy, checked_record, validate_epoch
+from digitviz.losses import LOSS_FUNCS, batch_accuracy
+from digitviz.models import Linear
 
 
 class EpochTotals(Callback):
@@ -47,26 +48,27 @@ def linear_learner(config, data, params):
     return learn, totals
 
 
-def fastai_epochs(config, data, start, params):
-    """Yield records like engine.train's, from one `learn.fit(1)` per epoch."""
-    learn, totals = linear_learner(config, data, params)
-    loss_func = LOSS_FUNCS[config.loss]
-    first = start.epoch + 1 if start is not None else 1
-    seconds = start.seconds if start is not None else 0.0
-    before = start.params if start is not None else frozen_params(params)
-    for epoch in range(first, first + config.epochs):
-        began = time.perf_counter()
-        if config.shuffle:  # fastai's DataLoader shuffles with Python's and torch's global generators
-            random.seed(config.seed * 10_000 + epoch)
-            torch.manual_seed(config.seed * 10_000 + epoch)
-        with learn.no_bar(), learn.no_logging():
-            learn.fit(1, lr=config.lr)
-        params = {"weights": learn.model.weight.detach().T.contiguous(), "bias": learn.model.bias.detach()}
-        valid_loss, valid_acc = validate_epoch(Linear(params), data, loss_func)
-        train_loss, train_acc = totals.loss_sum / totals.count, totals.correct / totals.count
-        seconds += time.perf_counter() - began
-        record = checked_record(epoch, train_loss, train_acc, valid_loss, valid_acc, params, seconds, before)
-        yield record
-        if record.diverged:
-            return
-        before = record.params
+class FastaiTrainer:
+    """fastai's Learner behind the engine's epoch loop: one `learn.fit(1)` per epoch."""
+
+    def __init__(self, config, data, params):
+        self.config = config
+        self.learn, self.totals = linear_learner(config, data, params)
+
+    @property
+    def params(self):
+        """The Learner's nn.Linear as the scratch model's parameters: weights (784, 1), bias (1,)."""
+        return {"weights": self.learn.model.weight.detach().T.contiguous(), "bias": self.learn.model.bias.detach()}
+
+    def model(self, xb):
+        """The scratch linear model on the Learner's current parameters, so both are validated alike."""
+        return Linear(self.params)(xb)
+
+    def train_epoch(self, epoch):
+        """One `fit(1)`; loss and accuracy are the batches' own, each measured before its step."""
+        if self.config.shuffle:  # fastai's DataLoader shuffles with Python's and torch's global generators
+            random.seed(self.config.shuffle_seed(epoch))
+            torch.manual_seed(self.config.shuffle_seed(epoch))
+        with self.learn.no_bar(), self.learn.no_logging():
+            self.learn.fit(1, lr=self.config.lr)
+        return self.totals.loss_sum / self.totals.count, self.totals.correct / self.totals.count

@@ -57,7 +57,9 @@ def accuracy_figure(records, baseline=None, epochs=None):
 
 def _accuracy_range(records, baseline):
     """Zoom in on where the action is, but always show the baseline and 100%."""
-    values = [r.valid_acc for r in records] + [r.train_acc for r in records] + ([baseline] if baseline else [])
+    values = [r.valid_acc for r in records] + [r.train_acc for r in records]
+    if baseline is not None:  # a baseline of 0 counts too: its dashed line is drawn
+        values.append(baseline)
     low = min(values, default=0.5)
     return [max(0.0, min(low, 0.9) - 0.02), 1.005]
 

@@ -6,7 +6,7 @@ chapter 4 does, so tests and benchmarks can compare the engine with the real thi
 """
 import torch
 
-from digitviz.engine import batch_accuracy, mnist_loss
+from digitviz.losses import batch_accuracy, mnist_loss
 
 
 def lesson_dataloaders(data, batch_size=256):

@@ -7,7 +7,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from digitviz.engine import MAX_EPOCHS, TrainConfig, train
+from digitviz.config import MAX_EPOCHS, TrainConfig
+from digitviz.engine import train
 from digitviz.export import settings_json
 
 KEPT_RUNS = 20  # a session keeps its newest runs for comparing; older ones go (about 4 MB per 1,000-epoch run)

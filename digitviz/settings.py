@@ -7,7 +7,7 @@ flags (digitviz.cli). A new setting is one row. Nothing here imports Streamlit.
 import math
 from dataclasses import dataclass
 
-from digitviz.engine import LOSSES, MODELS, TrainConfig
+from digitviz.config import LOSSES, MODELS, TrainConfig
 from digitviz.data import ALL_DIGITS
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from digitviz import TrainConfig, pixel_similarity, train
 from digitviz.baselines import is_first
 from digitviz.classify import classify
-from digitviz.engine import Linear, TwoLayer
+from digitviz.models import Linear, TwoLayer
 from digitviz.preprocess import prepare_upload
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

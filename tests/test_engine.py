@@ -7,7 +7,9 @@ import torch
 
 from digitviz import TrainConfig, load_digits, pixel_similarity, train
 from digitviz import lesson
-from digitviz.engine import LOSS_FUNCS, TwoLayer, initial_params, loss_grad, signed_targets
+from digitviz.engine import epoch_order
+from digitviz.losses import LOSS_FUNCS, batch_accuracy, loss_grad, mnist_loss, signed_targets
+from digitviz.models import TwoLayer, initial_params
 
 SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
 
@@ -116,6 +118,63 @@ def test_engine_matches_the_lessons_loop(data):
             theirs_loss = LOSS_FUNCS["mnist_loss"](model(data.valid_x), data.valid_y).item()
         assert abs(record.valid_loss - theirs_loss) < 1e-4
         np.testing.assert_allclose(record.params["weights"], params[0].detach().numpy(), atol=1e-4)
+
+
+def shuffled_lesson_run(data, config):
+    """The lesson's loop with autograd, shuffling each epoch by randperm seeded with seed * 10,000 + epoch.
+    Yields (training loss, training accuracy, weights) per epoch, the first two scored in the epoch's order."""
+    start = initial_params(config)
+    weights, bias = lesson.lesson_params(start["weights"], start["bias"])
+    n, bs = len(data.train_x), config.batch_size
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 10_000 + epoch))
+        x, y = data.train_x[order], data.train_y[order]
+        loss_sum = correct = 0.0
+        for i in range(0, n, bs):
+            xb, yb = x[i:i + bs], y[i:i + bs]
+            preds = xb @ weights + bias
+            loss = mnist_loss(preds, yb)
+            loss_sum += loss.item() * len(xb)
+            correct += ((preds.sigmoid() > 0.5) == yb).sum().item()
+            loss.backward()
+            for p in (weights, bias):
+                p.data -= p.grad * config.lr
+                p.grad.zero_()
+        yield loss_sum / n, correct / n, weights.detach().numpy().copy()
+
+
+def test_shuffled_run_matches_the_lessons_loop_in_each_epochs_order(data):
+    """A new order every epoch, and training loss and accuracy scored against the targets in that order."""
+    config = TrainConfig(epochs=3, shuffle=True, seed=3, batch_size=64)
+    for record, (loss, acc, weights) in zip(train(config, data), shuffled_lesson_run(data, config), strict=True):
+        assert abs(record.train_loss - loss) < 1e-4 and abs(record.train_acc - acc) <= 2 / len(data.train_x)
+        np.testing.assert_allclose(record.params["weights"], weights, atol=1e-4)
+    assert record.train_acc > 0.9  # scored against the unshuffled targets it would sit near 0.5
+
+
+def test_each_epoch_has_its_own_order(data):
+    n = len(data.train_x)
+    config = TrainConfig(shuffle=True, seed=1)
+    one, two = epoch_order(config, 1, n), epoch_order(config, 2, n)
+    assert sorted(one.tolist()) == list(range(n)) and not torch.equal(one, two)
+    assert torch.equal(one, epoch_order(config, 1, n))
+    assert not torch.equal(one, epoch_order(dataclasses.replace(config, seed=2), 1, n))
+    assert epoch_order(dataclasses.replace(config, shuffle=False), 1, n) is None
+
+
+def test_an_output_of_exactly_zero_is_the_second_digit():
+    """sigmoid(0) is 0.5, and the lesson says 3 only when the sigmoid is over 0.5."""
+    zeros = torch.zeros(4, 1)
+    assert batch_accuracy(zeros, torch.zeros(4, 1)).item() == 1.0
+    assert batch_accuracy(zeros, torch.ones(4, 1)).item() == 0.0
+
+
+def test_tiny_init_std_starts_by_calling_every_image_the_second_digit(data):
+    """init_std 0 starts every output at exactly 0: one batch of the whole set scores the share of 7s."""
+    config = TrainConfig(init_std=0.0, epochs=1, batch_size=len(data.train_x))
+    record = next(train(config, data))
+    assert record.train_acc == pytest.approx(data.counts()[7] / len(data.train_x), abs=1e-7)
+    assert record.train_loss == pytest.approx(0.5)
 
 
 def test_same_seed_same_records(data):

@@ -1,4 +1,6 @@
 """The pure figure builders, read back from the Plotly figures they return."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,14 @@ def test_accuracy_figure_has_both_curves_and_the_dashed_baseline(records):
     assert fig.layout.xaxis.title.text == "epoch" and fig.layout.yaxis.title.text == "accuracy"
     assert fig.layout.xaxis.range[1] == 10.5  # room for the epochs still to come
     assert fig.layout.yaxis.range[0] <= 0.9514 and fig.layout.yaxis.range[1] >= 1
+
+
+@pytest.mark.parametrize("baseline", [0.0, 0.5, 0.66, 0.9514, 0.999])
+def test_accuracy_range_keeps_the_baseline_when_every_epoch_is_above_it(records, baseline):
+    """The ten-digit baseline is about 0.66: a good run must not push its dashed line off the chart."""
+    above = [dataclasses.replace(r, valid_acc=0.97 + r.epoch / 1000, train_acc=0.98) for r in records]
+    low, high = accuracy_figure(above, baseline=baseline).layout.yaxis.range
+    assert low <= baseline <= high and low <= 0.97 and high >= 1
 
 
 def test_loss_figure(records):

@@ -5,7 +5,7 @@ import torch
 
 from digitviz import TrainConfig, load_digits, pixel_similarity, train
 from digitviz.classify import classify, confusion_matrix, mistakes, predictions
-from digitviz.engine import TwoLayer
+from digitviz.models import TwoLayer
 
 N_VALID = 2038  # 1010 threes and 1028 sevens
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digitviz import train
-from digitviz.engine import TrainConfig
+from digitviz.config import TrainConfig
 from digitviz.settings import (BATCH_SIZES, CONTROLS, DEFAULTS, LEARNING_RATES, PAIR_LOSSES, PAIR_MODELS, PRESETS,
                                config_of, digits_of, from_query, preset_values, to_query)
 

@@ -6,7 +6,8 @@ import streamlit as st
 
 from digitviz import runs, text
 from digitviz.figures import accuracy_figure, loss_figure, weight_map_figure
-from digitviz.engine import initial_params, weight_map  # MERGE: models / records
+from digitviz.models import initial_params
+from digitviz.records import weight_map
 from digitviz.ui import CHART, resources
 
 REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
