@@ -41,7 +41,7 @@ REPLICA_HEADER = "X-Digitviz-Replica"
 UPLOAD_LIMIT = 10 * 1024 * 1024  # server.maxUploadSize in .streamlit/config.toml, in bytes
 QUERY = "epochs=2&panel=board"  # a short run, with the class board open: the checks are about the layout
 MAX_STUDENTS = 30  # check_spread keeps adding new students until every replica served one, at most this many
-EXPECTED = {"page": 200, "static": 200, "health": 200, "websocket": 101, "upload": 204}
+EXPECTED_STATUSES = {"page": 200, "static": 200, "health": 200, "websocket": 101, "upload": 204}
 
 
 def request(url, headers=None, method="GET", data=None, opener=None, timeout=30):
@@ -264,7 +264,7 @@ def check_affinity(students):
     assert students
     for student in students:
         statuses = {what: status for what, status, _, _ in student.seen}
-        assert {what: statuses.get(what) for what in EXPECTED} == EXPECTED, describe(student)
+        assert {what: statuses.get(what) for what in EXPECTED_STATUSES} == EXPECTED_STATUSES, describe(student)
         assert len(student.replicas()) == 1 and None not in student.replicas(), describe(student)
         assert "," not in next(iter(student.replicas())), f"nginx retried on another replica: {describe(student)}"
         first_route = student.seen[0][3]
