@@ -8,9 +8,9 @@ multiprocessing spawns may import it again.
 import streamlit as st
 import torch
 
+from digitviz.runs import fitted_config
 from digitviz.settings import config_of, digits_of
 from digitviz.text import title
-from digitviz.runs import fitted_config
 from digitviz.ui import appearance, dashboard, link, memory, resources, sidebar
 from digitviz.ui.classify import classify_ui
 from digitviz.ui.panels import PANELS, panels_ui

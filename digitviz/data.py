@@ -98,7 +98,8 @@ def _bundled_images():
     sha = hashlib.sha256(raw).hexdigest()
     if sha != BUNDLE_SHA256:
         raise DataError(f"{BUNDLE} is damaged: its SHA-256 is {sha[:12]}..., expected {BUNDLE_SHA256[:12]}... "
-                        "Restore it from git (git checkout -- digitviz/data) or rebuild it with scripts/build_mnist.py.")
+                        "Restore it from git (git checkout -- digitviz/data) or rebuild it with "
+                        "scripts/build_mnist.py.")
     with np.load(io.BytesIO(raw)) as z:
         arrays = {k: z[k] for k in z.files}
     return _by_digit(arrays)
@@ -122,13 +123,15 @@ def _folder_images(root, digits):
             folder = root / split / str(d)
             files = sorted(folder.glob("*.png")) if folder.is_dir() else []
             if not files:
-                raise DataError(f"{folder}: no PNG images; a data folder needs train/<digit>/*.png and valid/<digit>/*.png")
+                raise DataError(f"{folder}: no PNG images; a data folder needs train/<digit>/*.png and "
+                                "valid/<digit>/*.png")
             imgs = []
             for f in files:
                 try:
                     with Image.open(f) as im:
                         im = im.convert("L")
-                        if im.size != (28, 28):  # a user's own images may be any size: show them to the model as MNIST is
+                        # a user's own images may be any size: show them to the model as MNIST is
+                        if im.size != (28, 28):
                             im = im.resize((28, 28), Image.LANCZOS)
                         imgs.append(np.asarray(im, dtype=np.uint8))
                 except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:

@@ -103,7 +103,8 @@ def weight_map_figure(weights, digits=(3, 7), title="Weights", scale_title="weig
     limit = _symmetric_range(image)
     ends = ends or (("against", "for") if len(digits) == 10 else (f"→ {digits[1]}", f"→ {digits[0]}"))
     heat = dict(type="heatmap", z=image, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-                colorbar=dict(title=dict(text=scale_title), tickvals=[-limit, 0, limit], ticktext=[ends[0], "0", ends[1]]),
+                colorbar=dict(title=dict(text=scale_title), tickvals=[-limit, 0, limit],
+                              ticktext=[ends[0], "0", ends[1]]),
                 hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>")
     layout = {}
     if weights.ndim == 3 and len(digits) == len(weights):  # one map per digit: name each

@@ -57,8 +57,8 @@ def lr_history(lr, changes):
 def describe(run):
     """A run's settings in one line of Markdown."""
     c = run.config
-    return (f"**{c.model}** model, **{c.loss}**, {digits_label(run.digits)}, lr **{lr_history(c.lr, run.lr_changes)}**, "
-            f"batch {c.batch_size}, "
+    return (f"**{c.model}** model, **{c.loss}**, {digits_label(run.digits)}, "
+            f"lr **{lr_history(c.lr, run.lr_changes)}**, batch {c.batch_size}, "
             f"init std {c.init_std:g}, seed {c.seed}{', shuffled' if c.shuffle else ''}")
 
 
@@ -118,8 +118,8 @@ def divergence_advice(config, last):
                 f"lr 1), then press **Train**.")
     fix = remedy(config)["lr"]
     smaller = (f"the lesson's **{fix:g}**" if fix == LESSON_LR else f"**{fix:g}** (ten times smaller)")
-    return (f"**The run diverged at epoch {last.epoch}**: {last.diverged}. The learning rate ({config.lr:g}) is too high "
-            f"for this model: each step overshoots. Try {smaller}, then press **Train**.")
+    return (f"**The run diverged at epoch {last.epoch}**: {last.diverged}. The learning rate ({config.lr:g}) is "
+            f"too high for this model: each step overshoots. Try {smaller}, then press **Train**.")
 
 
 def ms_per_epoch(record, epochs_trained):

@@ -3,8 +3,15 @@ from functools import partial
 
 import streamlit as st
 
-from digitviz.export import ModelFileError, load_model, model_npz, records_csv, settings_json, weight_map_png, \
-    weights_npy
+from digitviz.export import (
+    ModelFileError,
+    load_model,
+    model_npz,
+    records_csv,
+    settings_json,
+    weight_map_png,
+    weights_npy,
+)
 from digitviz.text import digits_label
 
 
@@ -15,7 +22,8 @@ def files_ui(run, server):
         stem, last = f"digitviz-run{run.number}", run.last
         files = [
             ("Records (CSV)", partial(records_csv, list(run.records)), f"{stem}.csv", "text/csv"),
-            ("Settings (JSON)", partial(settings_json, run.config, run.digits, run.lr_changes), f"{stem}.json", "application/json"),
+            ("Settings (JSON)", partial(settings_json, run.config, run.digits, run.lr_changes), f"{stem}.json",
+             "application/json"),
             ("Weights (.npy)", partial(weights_npy, last.params), f"{stem}-weights.npy", "application/octet-stream"),
             ("Model (.npz)", partial(model_npz, last.params, run.config, run.digits), f"{stem}.npz",
              "application/octet-stream"),

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitviz import TrainConfig, load_digits, pixel_similarity, train
-from digitviz import lesson
+from digitviz import TrainConfig, lesson, load_digits, pixel_similarity, train
 from digitviz.engine import epoch_order
 from digitviz.losses import LOSS_FUNCS, batch_accuracy, loss_grad, mnist_loss, signed_targets
 from digitviz.models import TwoLayer, initial_params

@@ -8,8 +8,20 @@ from hypothesis import strategies as st
 
 from digitviz import train
 from digitviz.config import TrainConfig
-from digitviz.settings import (BATCH_SIZES, CONTROLS, DEFAULTS, LEARNING_RATES, PAIR_LOSSES, PAIR_MODELS, PRESETS,
-                               config_of, digits_of, from_query, preset_values, to_query)
+from digitviz.settings import (
+    BATCH_SIZES,
+    CONTROLS,
+    DEFAULTS,
+    LEARNING_RATES,
+    PAIR_LOSSES,
+    PAIR_MODELS,
+    PRESETS,
+    config_of,
+    digits_of,
+    from_query,
+    preset_values,
+    to_query,
+)
 
 MAX_EPOCHS, MAX_INIT_STD, MAX_SEED = CONTROLS["epochs"].hi, CONTROLS["init_std"].hi, CONTROLS["seed"].hi
 NAMES = tuple(CONTROLS)

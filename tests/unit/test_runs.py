@@ -4,8 +4,17 @@ import dataclasses
 import pytest
 
 from digitviz import TrainConfig, train
-from digitviz.runs import (KEPT_RUNS, MAX_SAMPLE_EPOCHS, RunError, classifier, fitted_config, records, restore,
-                           saved, start_run)
+from digitviz.runs import (
+    KEPT_RUNS,
+    MAX_SAMPLE_EPOCHS,
+    RunError,
+    classifier,
+    fitted_config,
+    records,
+    restore,
+    saved,
+    start_run,
+)
 
 
 def trained(run, config, data):

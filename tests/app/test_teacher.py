@@ -1,14 +1,12 @@
 """What a teacher found trying the page (issue 13), through AppTest: each test failed before its fix."""
 import json
-from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from digitviz.settings import PRESETS, open_presets
-
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from tools import APP
 
 
 def page(**query):

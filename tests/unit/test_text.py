@@ -6,8 +6,18 @@ import pytest
 
 from digitviz import TrainConfig, train
 from digitviz.data import ALL_DIGITS
-from digitviz.text import (article, digits_label, divergence_advice, either, escape_markdown, remedy, run_row,
-                           status_text, suggested_lr, title)
+from digitviz.text import (
+    article,
+    digits_label,
+    divergence_advice,
+    either,
+    escape_markdown,
+    remedy,
+    run_row,
+    status_text,
+    suggested_lr,
+    title,
+)
 
 
 def run(**config):
