@@ -17,6 +17,7 @@ from functools import partial
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import BoardError, board_from_settings
@@ -25,6 +26,7 @@ from digitviz.data import ALL_DIGITS as TEN
 from digitviz.engine import LOSSES, MODELS, initial_params, weight_map
 from digitviz.export import (ModelFileError, load_model, model_npz, records_csv, settings_json, weight_map_png,
                              weights_npy)
+from digitviz.failover import MOVED_MESSAGE, replaced_session
 from digitviz.figures import (accuracy_figure, compare_figure, confusion_figure, digit_figure, loss_figure,
                               mean_images_figure, probabilities_figure, weight_map_figure)
 from digitviz.preprocess import CANVAS_EMPTY, ImageError, prepare_drawing, prepare_upload
@@ -84,6 +86,7 @@ def main():
              f"Watch a model learn to tell {digits[0]}s from {digits[1]}s")
     st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, against the lesson's "
                "first idea, comparing each digit with the average image of each digit.")
+    moved_server_ui()
     notes_ui(link_notes)
     view = dashboard_ui(digits, baseline)
     if action == "train":
@@ -197,6 +200,16 @@ def digits_changed():
     """Ten digits sorted by label make every batch a single digit: shuffle, as the ten-digit preset does."""
     if st.session_state.digits == "all":
         st.session_state.shuffle = True
+
+
+def moved_server_ui():
+    """Say why the page started afresh when its server went away and the tab reconnected to another one."""
+    if "moved_from" not in st.session_state:
+        ctx = get_script_run_ctx()
+        protocols = st.context.headers.get("Sec-WebSocket-Protocol") if ctx else None
+        st.session_state.moved_from = replaced_session(protocols, ctx.session_id if ctx else None)
+    if st.session_state.moved_from:
+        st.warning(MOVED_MESSAGE, icon="🔁")
 
 
 def notes_ui(link_notes):
