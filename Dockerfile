@@ -6,7 +6,7 @@
 # Build arguments (all optional):
 #   PYTHON_IMAGE     the base image; any Debian-like image with python3 (3.11) and its venv module
 #   TORCH_INDEX_URL  where torch and torchvision come from, e.g. https://download.pytorch.org/whl/cpu for a
-#                    CPU-only image a few GB smaller (not tested by this repository's tests: see deploy/README.md)
+#                    CPU-only image without the CUDA libraries (not tested here: see deploy/README.md)
 #   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS   pip's own settings, for a mirror of PyPI
 # A school behind a TLS-inspecting proxy passes its CA bundle as a build secret, which is not kept in the image:
 #   docker build --secret id=pip_cert,src=/etc/ssl/certs/ca-certificates.crt -t digitviz .

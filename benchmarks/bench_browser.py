@@ -1,6 +1,6 @@
 """The page as a person gets it: the real `streamlit run` server and headless Chromium, for the lesson's run.
 
-    python benchmarks/bench_browser.py [--epochs 300] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_browser [--epochs 300] [--repeats 3]
 
 Measures
   1. start-up: from launching `streamlit run` to a usable page (the Train button visible and the script
@@ -23,11 +23,9 @@ import streamlit
 import torch
 from playwright.sync_api import sync_playwright
 
-from common import browser_helpers, engine_alone
-from digitviz import TrainConfig, load_digits  # noqa: E402
-
-
-h = browser_helpers()
+from digitviz import TrainConfig, load_digits
+from tools import browser as h
+from tools.timing import engine_alone
 
 # In the page: note when Train is clicked, then poll (every animation frame and every 5 ms) for the moment the
 # chart holds every epoch and the script is idle; also count the progress bar's distinct texts (the redraws).

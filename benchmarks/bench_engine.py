@@ -1,6 +1,6 @@
 """Engine vs the lesson's own loop, side by side in one process, at the lesson's settings.
 
-    python benchmarks/bench_engine.py [--epochs 20] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_engine [--epochs 20] [--repeats 3]
 
 Both start from the same weights with no shuffle; the lesson's loop is chapter 4's code
 (fastai DataLoader over a list of (x, y) tuples, loss.backward()). Prints ms per epoch for each,
@@ -11,10 +11,8 @@ import dataclasses
 import time
 
 import torch
-import common  # noqa: F401  (puts the repository on sys.path)
 
-from digitviz import TrainConfig, load_digits, train
-from digitviz import lesson
+from digitviz import TrainConfig, lesson, load_digits, train
 from digitviz.engine import initial_params
 
 
@@ -31,7 +29,7 @@ def lesson_ms(data, config):
 
 def engine_ms(data, config):
     began = time.perf_counter()
-    for record in train(config, data):
+    for _ in train(config, data):
         pass
     return 1000 * (time.perf_counter() - began) / config.epochs
 
@@ -43,10 +41,12 @@ def main():
     args = p.parse_args()
     data = load_digits()
     config = TrainConfig(lr=1.0, epochs=args.epochs, batch_size=256, init_std=1.0, shuffle=False)
-    engine_ms(data, dataclasses.replace(config, epochs=2)), lesson_ms(data, dataclasses.replace(config, epochs=1))  # warm up
+    engine_ms(data, dataclasses.replace(config, epochs=2))  # warm up both
+    lesson_ms(data, dataclasses.replace(config, epochs=1))
     runs = [(lesson_ms(data, config), engine_ms(data, config)) for _ in range(args.repeats)]
     slow, fast = min(r[0] for r in runs), min(r[1] for r in runs)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs x {args.repeats} repeats")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.epochs} epochs x {args.repeats} repeats")
     print(f"lesson's loop : {slow:7.2f} ms/epoch")
     print(f"digitviz      : {fast:7.2f} ms/epoch (including validation and the per-epoch record)")
     print(f"ratio         : {slow / fast:7.1f}x faster (target: 10x)")

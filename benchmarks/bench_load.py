@@ -1,9 +1,9 @@
 """A class at once: N simulated students open the page in the same minute and all press Train.
 
-    python benchmarks/bench_load.py [--students 1 10 30] [--epochs 30] [--timeout 300]
+    .venv/bin/python -m benchmarks.bench_load [--students 1 10 30] [--epochs 30] [--timeout 300]
 
 Starts the real server (`streamlit run streamlit_app.py` on a free 127.0.0.1 port, as the tests do) and
-drives it with benchmarks/student.py's websocket clients, which speak the browser's protocol. For each N:
+drives it with tools/student.py's websocket clients, which speak the browser's protocol. For each N:
 
 - N students connect at once, each with its own link `?seed=<i>&epochs=E`, and wait for the page;
 - all press Train at the same moment; each waits until its run is fully drawn (the status line says
@@ -32,14 +32,12 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-from student import Server, Student, StudentError, trace  # noqa: E402
-
-from digitviz import load_digits, train  # noqa: E402
-from digitviz.settings import DEFAULTS, config_of  # noqa: E402
+from digitviz import load_digits, train
+from digitviz.settings import DEFAULTS, config_of
+from tools.server import Server
+from tools.student import Student, StudentError, trace
 
 MB = 1024 * 1024
 
@@ -263,7 +261,7 @@ def report(results, epochs, cores):
             ("click -> fully drawn: median / p95 / max s", lambda r: spread(r["drawn"])),
             ("click -> script run ended: median / p95 / max s", lambda r: spread(r["settled"])),
             ("Accuracy redraws per run: min / median", lambda r: f"{min(r['redraws'], default=0)} / "
-                                                                 f"{fmt(statistics.median(r['redraws']) if r['redraws'] else None, '.0f')}"),
+             f"{fmt(statistics.median(r['redraws']) if r['redraws'] else None, '.0f')}"),
             ("click -> first Accuracy chart: median / p95 / max s", lambda r: spread(r["firsts"])),
             ("longest wait between redraws: median / p95 / max s", lambda r: spread(r["gaps"])),
             ("newcomer's page load during training s", lambda r: fmt(r["probe_s"])
@@ -271,13 +269,14 @@ def report(results, epochs, cores):
             ("server CPU s (load + train)", lambda r: f"{r['cpu_s']:.1f}"),
             ("server CPU s per student: page load / Train run", lambda r: f"{r['cpu_load_s'] / r['n']:.2f} / "
                                                                          f"{r['cpu_train_s'] / r['n']:.2f}"),
-            ("server CPU while training, cores busy", lambda r: f"{r['cpu_train_s'] / r['train_wall_s']:.2f} of {cores}"),
+            ("server CPU while training, cores busy",
+             lambda r: f"{r['cpu_train_s'] / r['train_wall_s']:.2f} of {cores}"),
             ("whole machine while training, cores busy", lambda r: f"{fmt(r['machine_busy'])} of {cores}"),
             ("load average at the click (1 min)", lambda r: f"{r['load_before']:.1f}"),
             ("server threads idle -> peak while training", lambda r: f"{r['threads_idle']} -> {r['threads_peak']}"),
             ("this script's own CPU s (clients)", lambda r: f"{r['client_cpu_s']:.2f}"),
             ("server RSS before -> loaded -> trained MB", lambda r: f"{r['rss_before'] / MB:.0f} -> "
-                                                                   f"{r['rss_loaded'] / MB:.0f} -> {r['rss_trained'] / MB:.0f}"),
+             f"{r['rss_loaded'] / MB:.0f} -> {r['rss_trained'] / MB:.0f}"),
             ("growth per session MB", lambda r: f"{(r['rss_trained'] - r['rss_before']) / MB / r['n']:.2f}"),
             ("server RSS 1 s after closing MB", lambda r: f"{r['rss_closed'] / MB:.0f}"),
             ("largest ForwardMsg KB", lambda r: f"{r['largest_msg'] / 1024:.0f}"),
@@ -301,7 +300,7 @@ def report(results, epochs, cores):
 
 def log_summary(text):
     lines = text.splitlines()
-    bad = [l for l in lines if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception)\b", l)]
+    bad = [line for line in lines if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception)\b", line)]
     print(f"\nserver log: {len(lines)} lines, {len(bad)} warning/error lines")
     for line in bad[:15]:
         print("   ", line[:200])

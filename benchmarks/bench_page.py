@@ -1,6 +1,6 @@
 """The page's live training against the engine alone, for the lesson's 300-epoch run.
 
-    python benchmarks/bench_page.py [--epochs 300] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_page [--epochs 300] [--repeats 3]
 
 Runs the real page with Streamlit's AppTest (the script, its throttled redraws and every chart it
 builds, but not a browser: benchmarks/bench_browser.py measures that), and the engine alone in a
@@ -10,12 +10,11 @@ thread set up as the page sets up its own, side by side in one process. Prints b
 import argparse
 import time
 
-from common import ROOT, engine_alone
 from streamlit.testing.v1 import AppTest
 
 from digitviz import TrainConfig, load_digits
-
-APP = str(ROOT / "streamlit_app.py")
+from tools import APP
+from tools.timing import engine_alone
 
 
 def page_seconds(epochs):

@@ -33,7 +33,9 @@ def from_pkl(path):
     """The classic mnist.pkl.gz: train 50k + valid 10k = MNIST's 60k training set; test = its 10k test set."""
     with gzip.open(path) as f:
         (tx, ty), (vx, vy), (sx, sy) = pickle.load(f, encoding="latin1")
-    to_uint8 = lambda x: np.rint(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)  # stored as k/256
+    def to_uint8(x):
+        return np.rint(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)  # stored as k/256
+
     return dict(train_x=to_uint8(np.concatenate([tx, vx])), train_y=np.concatenate([ty, vy]).astype(np.uint8),
                 valid_x=to_uint8(sx), valid_y=np.asarray(sy).astype(np.uint8))
 
@@ -59,7 +61,9 @@ def _find(folder, stem):
 
 def from_idx(folder):
     """train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte."""
-    read = lambda stem: _read_idx(_find(folder, stem))
+    def read(stem):
+        return _read_idx(_find(folder, stem))
+
     return dict(train_x=read("train-images"), train_y=read("train-labels"),
                 valid_x=read("t10k-images"), valid_y=read("t10k-labels"))
 

@@ -17,13 +17,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import browser_helpers  # noqa: E402
+from tools import ROOT
+from tools import browser as h
+
 MAX_HEIGHT = 6000  # px: a whole-page shot taller than this is cut there
-
-
-h = browser_helpers()
 
 
 def open_page(browser, url, width, height):

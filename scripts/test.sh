@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install everything the tests need on a fresh clone, then run them all (unit, AppTest, browser).
+# Install everything the tests need on a fresh clone, check the code with ruff, then run every test
+# (tests/unit, tests/app, tests/system, tests/browser).
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/ruff check .  # style first: a failure here stops the run before any test starts
 if ! command -v chromium >/dev/null 2>&1; then
   # Playwright's own browser download cannot run here; Debian's Chromium can.
   if [ "$(id -u)" = 0 ]; then

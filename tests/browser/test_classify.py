@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from .conftest import errors_on_page, script_runs, wait_ready
+from tools.browser import errors_on_page, script_runs, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 CANVAS = ".st-key-canvas canvas.upper-canvas"

@@ -6,14 +6,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import button, click, errors_on_page, open_app, press_keys, set_epochs, slider, slider_text
+from tools.browser import button, click, errors_on_page, open_app, press_keys, set_epochs, slider, slider_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 def fresh_page(browser, url):
     """A new browser context: another person, another Streamlit session, no cookies in common."""
-    from .conftest import TRACK_RUNS
+    from tools.browser import TRACK_RUNS
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.add_init_script(TRACK_RUNS)
     page.set_default_timeout(30_000)

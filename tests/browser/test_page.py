@@ -5,8 +5,21 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import (ROOT, TRACK_RUNS, accuracy_chart, button, click, errors_on_page, open_app, press_keys,
-                       script_state, set_epochs, slider, slider_text, wait_ready)
+from tools import ROOT
+from tools.browser import (
+    TRACK_RUNS,
+    accuracy_chart,
+    button,
+    click,
+    errors_on_page,
+    open_app,
+    press_keys,
+    script_state,
+    set_epochs,
+    slider,
+    slider_text,
+    wait_ready,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 SHOTS = ROOT / "out" / "browser"  # /out/ is git-ignored; scripts/screenshots.py writes the ones in docs/

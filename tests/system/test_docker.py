@@ -23,12 +23,10 @@ import asyncio
 import configparser
 import functools
 import http.server
-import importlib.util
 import json
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,16 +34,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-STANDINS = Path(__file__).resolve().parent / "standins"
-spec = importlib.util.spec_from_file_location("digitviz_replicas", ROOT / "scripts" / "replicas.py")
-replicas = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # registered first: its dataclasses ask
-spec.loader.exec_module(replicas)
-trace = sys.modules[replicas.Student.__module__].trace  # benchmarks/student.py's, as scripts/replicas.py loads it
+import websockets
 
 from digitviz.board import Board
 from digitviz.failover import MOVED_MESSAGE
+from tools import ROOT, replicas
+from tools.server import free_port, healthy
+from tools.student import XSRF_COOKIE, run_async, trace
+
+STANDINS = Path(__file__).resolve().parent / "standins"
 
 # Debian's docker CLI has BuildKit inside (build secrets); a newer CLI without the buildx plugin has not.
 DOCKER = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else "docker"
@@ -55,7 +52,8 @@ POSTGRES_IMAGE = "digitviz-test/postgres"
 APP_IMAGE = "digitviz-test/app"
 PROJECT_PREFIX = "digitvizdockertest"  # compose projects (containers, network, volume) named by these tests
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-QUERY = "epochs=2&panel=board"
+QUERY = replicas.QUERY  # a 2-epoch run with the class board open
+STUDENTS = 4  # new students for the affinity checks
 WHEELS_PORT = 38457  # where this machine's wheels are served during the build
 
 
@@ -204,7 +202,7 @@ def wait_healthy(url, timeout=120):
     """Seconds until url's /_stcore/health answers ok."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if replicas.healthy(url):
+        if healthy(url):
             return time.monotonic() - started
         time.sleep(0.1)
     raise AssertionError(f"{url}/_stcore/health did not answer ok within {timeout} s")
@@ -239,7 +237,7 @@ async def train_once(url, started, query="epochs=3"):
 @pytest.fixture
 def container(app_image):
     """The image run as a school would run it, its port on loopback only."""
-    port = replicas.free_port()
+    port = free_port()
     name = f"{PROJECT_PREFIX}-app-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     docker("run", "-d", "--name", name, "--label", PROJECT_PREFIX, "-p", f"127.0.0.1:{port}:8501", app_image)
@@ -257,7 +255,7 @@ def test_docker_image_serves_the_page_and_trains(container):
     log(f"docker run to a healthy server: {time.monotonic() - started:.1f} s ({startup:.1f} s after `docker run`)")
     status, _, page = replicas.request(url + "/")
     assert status == 200 and b"<title>Streamlit</title>" in page
-    valid, texts, exceptions = replicas.run_async(train_once(url, started))
+    valid, texts, exceptions = run_async(train_once(url, started))
     assert not exceptions, exceptions
     assert valid.get("x") == [1, 2, 3], f"the accuracy chart after Train: {valid}; texts: {texts}"
     assert valid["y"][-1] > 0.6, valid  # it learned: 3s against 7s, better than a coin
@@ -279,19 +277,18 @@ def compose(project, *args, env=None, check=True, timeout=600):
 
 
 class ComposeStack:
-    """compose.yaml's stack, seen as scripts/replicas.py's Stack: url, replicas (addr: the container's
-    IP:8501, as nginx names it), board_url (PostgreSQL on its container's IP), schema, passphrase."""
+    """compose.yaml's stack, seen as tools/stack.py's Stack: url (the proxy), addrs (each replica as nginx
+    names it, the container's IP:8501), board_url (PostgreSQL on its container's IP), passphrase."""
 
     def __init__(self, image):
         self.project = f"{PROJECT_PREFIX}{uuid.uuid4().hex[:8]}"
         self.passphrase = secrets.token_urlsafe(12)
-        self.port = replicas.free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DIGITVIZ_IMAGE": image, "DIGITVIZ_POSTGRES_IMAGE": POSTGRES_IMAGE,
                     "DIGITVIZ_NGINX_IMAGE": NGINX_IMAGE, "DIGITVIZ_PORT": f"127.0.0.1:{self.port}",
                     "DIGITVIZ_BOARD_PASSPHRASE": self.passphrase, "DIGITVIZ_DB_PASSWORD": secrets.token_hex(8)}
-        self.schema = "public"
-        self.replicas, self.containers, self.board_url = [], {}, ""
+        self.addrs, self.containers, self.board_url, self.up_seconds = [], {}, "", None
 
     def up(self):
         started = time.monotonic()
@@ -301,7 +298,7 @@ class ComposeStack:
         for service in ("app1", "app2", "db"):
             container = compose(self.project, "ps", "-q", service, env=self.env).stdout.strip()
             self.containers[service] = container
-        self.replicas = [Replica(f"{self.ip('app1')}:8501"), Replica(f"{self.ip('app2')}:8501")]
+        self.addrs = [f"{self.ip('app1')}:8501", f"{self.ip('app2')}:8501"]
         self.board_url = f"postgresql+psycopg://digitviz:{self.env['DIGITVIZ_DB_PASSWORD']}@{self.ip('db')}:5432/digitviz"
         return self
 
@@ -316,13 +313,9 @@ class ComposeStack:
         compose(self.project, "down", "-v", "--remove-orphans", env=self.env, check=False)
 
 
-class Replica:
-    def __init__(self, addr):
-        self.addr = addr
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stack(app_image, standin_images):
+    """compose.yaml's stack, up for every test below, down (its volume too) afterwards."""
     stack = ComposeStack(app_image)
     try:
         yield stack.up()
@@ -330,19 +323,31 @@ def stack(app_image, standin_images):
         stack.down()
 
 
+@pytest.fixture(scope="module")
+def routes(stack):
+    """{replica: a route cookie that nginx sends there}."""
+    return replicas.check_routes(stack.url, stack.addrs)
+
+
+@pytest.fixture(scope="module")
+def students(stack, routes):
+    """New students who each loaded the page through nginx, uploaded a file and left."""
+    return replicas.new_students(stack.url, STUDENTS)
+
+
 class ReturningStudent(replicas.RoutedStudent):
     """A RoutedStudent whose tab, like a browser's, reconnects after its socket dropped: the same cookies,
-    and the old session's id as the third Sec-WebSocket-Protocol entry."""
+    and the old session's id as the third Sec-WebSocket-Protocol entry (Streamlit's frontend does this)."""
 
     async def reconnect(self, timeout=120):
         await self.close()
         previous = self.session_id
         self.session_id, self.elements, self.blocks = None, {}, {}
         self._finished = asyncio.Event()
-        protocols = ["streamlit", self.cookie(replicas.XSRF_COOKIE) or "", previous]
-        self.ws = await replicas.websockets.connect(self.ws_url, subprotocols=protocols, origin=self.url,
-                                                    additional_headers={"Cookie": self.cookie_header()},
-                                                    max_size=None, open_timeout=timeout, compression=None)
+        protocols = ["streamlit", self.cookie(XSRF_COOKIE) or "", previous]
+        self.ws = await websockets.connect(self.ws_url, subprotocols=protocols, origin=self.url,
+                                           additional_headers={"Cookie": self.cookie_header()},
+                                           max_size=None, open_timeout=timeout, compression=None)
         self._note("websocket", self.ws.response.status_code, self.ws.response.headers)
         self._reader = asyncio.create_task(self._read(), name=f"student-{self.name}")
         await self.rerun()
@@ -351,29 +356,53 @@ class ReturningStudent(replicas.RoutedStudent):
 
 
 @pytest.mark.timeout(1800)
-def test_docker_compose_replicas_keep_sessions_share_the_board_and_survive_a_lost_replica(stack):
-    """The replica checks of tests/test_replicas.py against compose.yaml's containers, then one replica killed."""
-    lines = []
-    report = replicas.Report(lines.append)
-    log(f"compose stack {stack.project}: healthy through nginx {stack.up_seconds:.1f} s after `up`")
-    routes = replicas.routes_by_replica(stack.url, stack.replicas)
-    report.check("nginx keeps a route cookie it was sent, and some route reaches every replica",
-                 set(routes) == {r.addr for r in stack.replicas}, f"{routes} for {[r.addr for r in stack.replicas]}")
-    status, replica = replicas.run_async(replicas.named_host_websocket(stack.url))
-    report.check("a browser on a named host gets its websocket", status == 101 and replica, f"{status} from {replica}")
-    if len(routes) == 2:
-        try:
-            replicas.check_affinity(report, stack, 4, routes)
-            replicas.run_async(replicas.board_check(report, stack, routes))
-            replicas.run_async(lost_replica_check(report, stack, routes))
-        except Exception as e:  # noqa: BLE001 - a crashed check is a failed check, reported with the others
-            report.check("the simulated students got through", False, repr(e))
-    for line in lines:
-        log(line)
-    if report.failed:
-        lines.append(stack.logs())
-    assert not report.failed, "\n".join(lines)
-    assert len(report.results) >= 16, "\n".join(lines)  # every check ran, none was left out on the way
+def test_docker_compose_stack_comes_up_and_nginx_reaches_both_replicas(stack, routes):
+    log(f"compose stack {stack.project}: the page through nginx {stack.up_seconds:.1f} s after `up`")
+    assert set(routes) == set(stack.addrs) and len(stack.addrs) == 2
+
+
+@pytest.mark.timeout(120)
+def test_docker_compose_a_browser_on_a_named_host_gets_its_websocket(stack):
+    replicas.check_named_host_websocket(stack.url)
+
+
+@pytest.mark.timeout(240)
+def test_docker_compose_each_student_stays_on_one_replica(students):
+    """Page, static files, health check, websocket and upload, all from one replica."""
+    replicas.check_affinity(students)
+
+
+@pytest.mark.timeout(120)
+def test_docker_compose_an_upload_routed_to_another_replica_is_refused_there(students, routes):
+    replicas.check_upload_elsewhere_is_refused(students, routes)
+
+
+def test_docker_compose_xsrf_and_the_upload_limit_hold_behind_nginx(students):
+    replicas.check_xsrf(students)
+    replicas.check_upload_limit(students)
+
+
+@pytest.mark.timeout(300)
+def test_docker_compose_new_students_spread_over_both_replicas(stack, students):
+    replicas.check_spread(stack.url, stack.addrs, students)
+
+
+@pytest.mark.timeout(240)
+def test_docker_compose_a_run_posted_on_one_replica_shows_on_the_other(stack, routes):
+    replicas.check_board_is_shared(stack.url, routes, stack.board_url)
+
+
+@pytest.mark.timeout(240)
+def test_docker_compose_the_teachers_passphrase_clears_the_board_across_replicas(stack, routes):
+    replicas.check_teacher_clears(stack.url, routes, stack.board_url, stack.passphrase)
+
+
+@pytest.mark.timeout(300)
+def test_docker_compose_a_killed_replicas_students_move_with_a_message_and_the_board_keeps_every_post(stack,
+                                                                                                    routes):
+    """Last, as it kills app1: its student's tab reconnects to app2 and is told why the page started afresh;
+    the board loses nothing; app2's student notices nothing; newcomers land on app2."""
+    run_async(lost_replica(stack, routes))
 
 
 def served_by(replica_header):
@@ -381,9 +410,9 @@ def served_by(replica_header):
     return (replica_header or "").split(",")[-1].strip()
 
 
-async def lost_replica_check(report, stack, routes):
-    """Kill app1's container: its student's tab reconnects to app2 with a message; the board keeps its posts."""
-    first, second = stack.replicas[0].addr, stack.replicas[1].addr
+async def lost_replica(stack, routes):
+    """Kill app1's container with a student on each replica, then follow both students and a newcomer."""
+    first, second = stack.addrs
     board = Board(stack.board_url)
     name = f"before-{secrets.token_hex(3)}"
     mover = ReturningStudent(stack.url, query=QUERY, name="mover", route=routes[first])
@@ -394,34 +423,27 @@ async def lost_replica_check(report, stack, routes):
         await mover.click("train")
         await mover.wait_until_finished(120)
         await mover.submit({"board_name": name}, "post")
-        posted = [p.name for p in board.newest()]
-        report.check("a post made on app1 before it dies is in PostgreSQL", name in posted, f"{posted}")
+        posts = sorted(p.name for p in board.newest(limit=10**6))
+        assert name in posts, posts
         docker("kill", stack.containers["app1"])
-        await asyncio.sleep(1)
         previous = await mover.reconnect()
         tried = mover.seen[-1][2]
-        report.check("the killed replica's student reconnects, to the other replica, in a fresh session",
-                     served_by(tried) == second and mover.session_id not in (None, previous),
-                     f"the websocket went to {tried}; session {previous} -> {mover.session_id}")
-        report.check("and is told why the page started afresh", MOVED_MESSAGE in mover.texts(),
-                     f"texts: {mover.texts()[:6]}")
-        report.check("the board lost nothing: the post is on the page of the moved student",
-                     name in mover.board_names() and name in [p.name for p in board.newest()],
-                     f"{sorted(n for n in mover.board_names() if n)}")
+        assert served_by(tried) == second, f"the websocket went to {tried}"
+        assert mover.session_id not in (None, previous), f"session {previous} -> {mover.session_id}"
+        assert MOVED_MESSAGE in mover.texts(), mover.texts()
+        assert sorted(p.name for p in board.newest(limit=10**6)) == posts  # the board lost nothing
+        assert name in mover.board_names(), sorted(n for n in mover.board_names() if n)
         await stayer.rerun()
         await stayer.wait_until_finished(60)
-        report.check("the other replica's student carries on, with no message",
-                     stayer.replicas() == {second} and MOVED_MESSAGE not in stayer.texts()
-                     and name in stayer.board_names(), f"{sorted(map(str, stayer.replicas()))}")
+        assert stayer.replicas() == {second} and MOVED_MESSAGE not in stayer.texts(), stayer.texts()
+        assert name in stayer.board_names()
         await mover.click("train")
         await mover.wait_until_finished(120)
-        report.check("the moved student trains again on the other replica", bool(mover.chart("Accuracy")),
-                     f"{len(mover.chart('Accuracy') or [])} points")
-        fresh = replicas.RoutedStudent(stack.url, query=QUERY, name="newcomer")
-        await fresh.connect()
-        await fresh.close()
-        report.check("a new student now lands on the replica that is up",
-                     {served_by(r) for r in fresh.replicas()} == {second}, f"{sorted(map(str, fresh.replicas()))}")
+        assert (trace(mover.chart("Accuracy") or {}, "validation accuracy") or {}).get("x") == [1, 2]
+        newcomer = replicas.RoutedStudent(stack.url, query=QUERY, name="newcomer")
+        await newcomer.connect()
+        await newcomer.close()
+        assert {served_by(r) for r in newcomer.replicas()} == {second}, newcomer.replicas()
     finally:
         await mover.close()
         await stayer.close()

@@ -1,23 +1,20 @@
-"""Several servers behind nginx (issue 7): scripts/replicas.py's checks, run as tests.
+"""Several servers behind nginx (issue 7): tools/replicas.py's checks against tools/stack.py's layout.
 
-They start PostgreSQL (scripts/start_postgres.sh, or DIGITVIZ_TEST_POSTGRES_URL when it is set), two
-Streamlit servers and nginx on 127.0.0.1, installing nginx first if it is missing. That needs root:
-without it they are skipped, except under CI, where nothing may be skipped; a layout that cannot be
-started is a failure, never a skip.
+The layout is PostgreSQL (DIGITVIZ_TEST_POSTGRES_URL, else scripts/start_postgres.sh), two Streamlit servers
+and nginx on 127.0.0.1, installing nginx first if it is missing. That needs root: without it the tests that
+start it are skipped, except under CI, where nothing may be skipped; a layout that cannot be started is a
+failure, never a skip.
 """
-import importlib.util
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("digitviz_replicas", ROOT / "scripts" / "replicas.py")
-replicas = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # registered first: its dataclasses ask
-spec.loader.exec_module(replicas)
+from tools import ROOT, replicas
+from tools.stack import SetupError, Stack, compose_nginx_conf, nginx_binary
+
+STUDENTS = 4  # new students for the affinity checks
 
 
 def needs_root():
@@ -25,24 +22,78 @@ def needs_root():
         pytest.skip("needs root: it installs and starts nginx and PostgreSQL (scripts/start_postgres.sh)")
 
 
-@pytest.mark.timeout(240)
-def test_replicas_behind_nginx_keep_sessions_and_share_the_board():
-    """Affinity, spread over both replicas, the board shared through PostgreSQL, the teacher's passphrase."""
+@pytest.fixture(scope="module")
+def stack():
+    """PostgreSQL (a fresh schema), two replicas and nginx, for every test here; stopped afterwards."""
     needs_root()
-    lines = []
     try:
-        report = replicas.run_checks(replicas=2, students=4, pg_url=os.environ.get("DIGITVIZ_TEST_POSTGRES_URL"),
-                                     log=lines.append)
-    except replicas.SetupError as e:
+        stack = Stack(2, pg_url=os.environ.get("DIGITVIZ_TEST_POSTGRES_URL")).__enter__()
+    except SetupError as e:
         pytest.fail(f"could not start PostgreSQL, the replicas or nginx: {e}", pytrace=False)
-    assert not report.failed, "\n".join(lines)
-    names = [name for name, _, _ in report.results]
-    assert len(names) >= 14, "\n".join(lines)  # every check ran, none was left out on the way
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def routes(stack):
+    """{replica: a route cookie that nginx sends there}."""
+    return replicas.check_routes(stack.url, stack.addrs)
+
+
+@pytest.fixture(scope="module")
+def students(stack, routes):
+    """New students who each loaded the page through nginx, uploaded a file and left."""
+    return replicas.new_students(stack.url, STUDENTS)
+
+
+@pytest.mark.timeout(120)
+def test_nginx_keeps_a_route_cookie_and_some_route_reaches_every_replica(stack, routes):
+    assert set(routes) == set(stack.addrs) and len(stack.addrs) == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_browser_on_a_named_host_gets_its_websocket(stack):
+    replicas.check_named_host_websocket(stack.url)
+
+
+@pytest.mark.timeout(240)
+def test_each_student_stays_on_one_replica_for_page_static_files_websocket_and_upload(students):
+    replicas.check_affinity(students)
+
+
+@pytest.mark.timeout(120)
+def test_an_upload_routed_to_another_replica_is_refused_there(students, routes):
+    replicas.check_upload_elsewhere_is_refused(students, routes)
+
+
+def test_xsrf_protection_holds_behind_nginx(students):
+    replicas.check_xsrf(students)
+
+
+def test_the_upload_limit_is_the_replicas_not_nginxs(students):
+    replicas.check_upload_limit(students)
+
+
+@pytest.mark.timeout(300)
+def test_new_students_spread_over_every_replica(stack, students):
+    replicas.check_spread(stack.url, stack.addrs, students)
+
+
+@pytest.mark.timeout(240)
+def test_a_run_posted_on_one_replica_shows_on_the_other(stack, routes):
+    replicas.check_board_is_shared(stack.url, routes, stack.board_url)
+
+
+@pytest.mark.timeout(240)
+def test_the_teachers_passphrase_clears_the_board_across_replicas(stack, routes):
+    replicas.check_teacher_clears(stack.url, routes, stack.board_url, stack.passphrase)
 
 
 def test_compose_nginx_conf_is_the_template_rendered():
     """deploy/nginx.compose.conf can't drift from the template: `scripts/replicas.py --write-compose-conf`."""
-    assert (ROOT / "deploy" / "nginx.compose.conf").read_text() == replicas.compose_nginx_conf()
+    assert (ROOT / "deploy" / "nginx.compose.conf").read_text() == compose_nginx_conf()
 
 
 def test_compose_nginx_conf_passes_nginx_t(tmp_path):
@@ -50,8 +101,8 @@ def test_compose_nginx_conf_passes_nginx_t(tmp_path):
     service names app1 and app2 only resolve inside compose's network."""
     needs_root()
     try:
-        nginx = replicas.nginx_binary()
-    except replicas.SetupError as e:
+        nginx = nginx_binary()
+    except SetupError as e:
         pytest.fail(str(e), pytrace=False)
     text = (ROOT / "deploy" / "nginx.compose.conf").read_text()
     for old, new in {"app1:8501": "127.0.0.1:9", "app2:8501": "127.0.0.1:10", "/var/cache/nginx": str(tmp_path),

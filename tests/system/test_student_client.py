@@ -1,4 +1,4 @@
-"""The simulated student (benchmarks/student.py) against the real server, and the server against clients
+"""The simulated student (tools/student.py) against the real server, and the server against clients
 that break the protocol.
 
 The student speaks the browser's websocket protocol with Streamlit's own protobufs; bench_load.py runs
@@ -7,18 +7,17 @@ seed, and then malformed and oversized websocket messages must not take the serv
 """
 import asyncio
 import random
-import threading
 import urllib.request
 
 import pytest
-import torch
 import websockets
 from google.protobuf.message import DecodeError
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
-from benchmarks.student import Server, Student, run_async, trace
-from digitviz import train
 from digitviz.settings import DEFAULTS, config_of
+from tools.server import Server
+from tools.student import Student, run_async, trace
+from tools.timing import engine_alone
 
 MAX_MESSAGE_MB = 2  # the test server's server.maxMessageSize: uvicorn refuses larger websocket frames
 TIMEOUT = 60
@@ -34,16 +33,8 @@ def server():
 def engine_curve(data, seed, epochs):
     """The engine's validation accuracies for the page's defaults with this seed, computed as the page
     computes them: in a fresh thread with one torch thread."""
-    out = []
-
-    def work():
-        torch.set_num_threads(1)
-        out.extend(r.valid_acc for r in train(config_of({**DEFAULTS, "seed": seed, "epochs": epochs}), data))
-
-    worker = threading.Thread(target=work)
-    worker.start()
-    worker.join()
-    return out
+    _, records = engine_alone(config_of({**DEFAULTS, "seed": seed, "epochs": epochs}), data)
+    return [r.valid_acc for r in records]
 
 
 async def train_once(url, query):

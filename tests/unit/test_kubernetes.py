@@ -1,12 +1,11 @@
 """deploy/kubernetes/: every manifest valid against the Kubernetes schemas (kubernetes-validate ships them, so
 this runs offline), and the pieces agree with each other and with the image. No cluster runs them here."""
-from pathlib import Path
-
 import kubernetes_validate
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
+
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
 # The oldest Kubernetes still maintained when this was written, and the newest the validator knows.
 VERSIONS = ["1.32.0", kubernetes_validate.latest_version()]

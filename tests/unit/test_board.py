@@ -6,7 +6,6 @@ database can't pass unnoticed. Each PostgreSQL case gets a schema of its own, dr
 """
 import html
 import math
-import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,20 +24,13 @@ SETTINGS = {"lr": 1.0, "epochs": 30, "batch_size": 256, "init_std": 1.0, "seed":
 
 
 @pytest.fixture(scope="module")
-def postgres_admin():
-    url = os.environ.get("DIGITVIZ_TEST_POSTGRES_URL")
-    if not url:
-        message = ("DIGITVIZ_TEST_POSTGRES_URL is not set: run `bash scripts/start_postgres.sh` and set it "
-                   "to the URL it prints")
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so the PostgreSQL tests may not be skipped).", pytrace=False)
-        pytest.skip(message)
-    engine = sa.create_engine(url)
+def postgres_admin(postgres_url):
+    engine = sa.create_engine(postgres_url)
     yield engine
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def url(request, tmp_path):
     """A URL to an empty database: a fresh SQLite file, or a fresh schema in the test PostgreSQL."""
     if request.param == "sqlite":

@@ -14,9 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from digitviz.export import load_model, model_npz
 from digitviz.preprocess import prepare_upload
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "streamlit_app.py")
+from tools import APP, ROOT
 
 
 def test_server_settings_keep_the_protections_on():

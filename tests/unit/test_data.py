@@ -276,7 +276,8 @@ def numpy_baseline_correct(npz, norm):
             "l2": lambda a, b: np.sqrt(((a - b) ** 2).mean((-1, -2)))}[norm]
     vx, vy = npz["valid_x"] / 255, npz["valid_y"]
     threes, sevens = vx[vy == 3], vx[vy == 7]
-    return int((dist(threes, mean3) < dist(threes, mean7)).sum()), int((dist(sevens, mean3) >= dist(sevens, mean7)).sum())
+    right3 = int((dist(threes, mean3) < dist(threes, mean7)).sum())
+    return right3, int((dist(sevens, mean3) >= dist(sevens, mean7)).sum())
 
 
 def test_l1_baseline_matches_the_book(baseline):

@@ -1,22 +1,16 @@
 """Classifying one digit: the verdict and its pixel-by-pixel breakdown against the models' own forward pass."""
-import base64
 import io
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from streamlit.testing.v1 import AppTest
 
 from digitviz import TrainConfig, pixel_similarity, train
 from digitviz.baselines import is_first
 from digitviz.classify import classify
 from digitviz.engine import Linear, TwoLayer
 from digitviz.preprocess import prepare_upload
-
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +35,8 @@ def test_linear_contributions_add_up_to_the_models_score(data, trained, baseline
     score = Linear(trained.state())(x.view(1, -1)).item()
     assert v.score == pytest.approx(score, abs=1e-4)
     assert v.contributions.sum() + v.bias == pytest.approx(score, abs=1e-4)
-    np.testing.assert_allclose(v.contributions, (x.numpy() * trained.params["weights"][:, 0]).reshape(28, 28), rtol=1e-6)
+    np.testing.assert_allclose(v.contributions, (x.numpy() * trained.params["weights"][:, 0]).reshape(28, 28),
+                               rtol=1e-6)
     assert v.probabilities[3] == pytest.approx(torch.sigmoid(torch.tensor(score)).item(), abs=1e-6)
     assert v.digit == (3 if score > 0 else 7)
 
@@ -91,67 +86,3 @@ def test_digits_from_a_font_are_mostly_right(trained, baseline):
         _, image = prepare_upload(font_digit(digit, font_size=size, dark_on_light=dark))
         right += classify(trained.params, image, (3, 7), baseline.means).digit == digit
     assert right >= 0.8 * len(cases)
-
-
-@pytest.fixture
-def at():
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception
-    return at
-
-
-def verdict_text(at):
-    return " ".join(m.value for m in at.markdown if "says" in m.value)
-
-
-def test_uploading_a_digit_shows_the_verdict(at, data):
-    at.file_uploader(key="upload").upload("three.png", png(data.valid_x[0].view(28, 28)), "image/png").run()
-    assert not at.exception
-    assert "The model says **3**" in verdict_text(at) and "baseline says **3**" in verdict_text(at)
-    assert "a default model trained by the page" in verdict_text(at)
-    titles = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text") for c in at.get("plotly_chart")}
-    assert {"What the model sees", "Which pixels pushed where"} <= titles
-
-
-def canvas_state(rgba):
-    """What streamlit-drawable-canvas sends back: the drawing as a PNG data URL."""
-    buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, "PNG")
-    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
-
-
-def test_a_drawing_gets_a_verdict_from_the_model_just_trained(at):
-    at.slider(key="epochs").set_value(10)
-    at.button(key="train").click().run()
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[..., 3] = 255
-    im = Image.fromarray(rgba, "RGBA")
-    ImageDraw.Draw(im).line([(70, 60), (210, 60), (120, 240)], fill=(255, 255, 255, 255), width=22)  # a 7
-    at.session_state["canvas"] = canvas_state(np.asarray(im))
-    at.run()
-    assert not at.exception
-    assert "The model says **7**" in verdict_text(at) and "the model you trained (run 1, 10 epochs)" in verdict_text(at)
-
-
-def test_an_empty_canvas_asks_for_a_drawing(at):
-    assert any("Draw a digit first" in i.value for i in at.info)
-
-
-@pytest.mark.parametrize("name, content, words", [
-    ("notes.png", b"this is not an image at all", "not an image we can read"),
-    ("cut.png", None, "damaged or incomplete"),
-    ("blank.png", "blank", "No digit found"),
-])
-def test_bad_upload_shows_a_message_and_keeps_the_charts(at, name, content, words, data):
-    at.slider(key="epochs").set_value(3)
-    at.button(key="train").click().run()
-    if content is None:
-        content = png(data.valid_x[0].view(28, 28))[:60]
-    elif content == "blank":
-        content = png(np.zeros((28, 28)))
-    at.file_uploader(key="upload").upload(name, content, "image/png").run()
-    assert not at.exception
-    assert any(words in e.value for e in at.error)
-    titles = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text") for c in at.get("plotly_chart")}
-    assert "Accuracy" in titles and len(at.session_state.run.records) == 3

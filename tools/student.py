@@ -24,7 +24,7 @@ It does what the browser does, with Streamlit's own protobufs and nothing else:
 
 A click sends only the button's trigger. That is enough: Streamlit keeps every widget value it was not
 sent from the session's own state (the page's settings come from the link, via `st.session_state`, at
-the session's first run), which tests/test_student_client.py checks by training with a link's seed.
+the session's first run), which tests/system/test_student_client.py checks by training with a link's seed.
 
 Timing, for the load benchmark: `clicked_at` (the click's BackMsg sent), `last_delta_at` (the newest
 delta), `finished_at` (the click's `script_finished`) and `redraws`, one (time, title, points) per
@@ -33,18 +33,11 @@ Plotly chart delta received since the click: how often the page redrew while tra
 from __future__ import annotations
 
 import asyncio
-import threading
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
+import threading
 import time
-import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import websockets
@@ -52,7 +45,6 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-ROOT = Path(__file__).resolve().parent.parent
 XSRF_COOKIE = "_streamlit_xsrf"
 FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
 TEXT_ELEMENTS = ("markdown", "alert", "heading", "text", "exception")
@@ -344,13 +336,6 @@ class Student:
         return len(times) / (times[-1] - self.clicked_at)
 
 
-# ---------------------------------------------------------------------- the server the students talk to
-
-def production_env():
-    """This environment, less the tests' switch to in-thread training: a real server trains as it would in use."""
-    return {k: v for k, v in os.environ.items() if k != "DIGITVIZ_TRAINING_PROCESSES"}
-
-
 def run_async(coro):
     """asyncio.run, on a thread of its own: works even where an event loop is already running (Playwright's
     sync API leaves one in pytest's main thread)."""
@@ -368,80 +353,3 @@ def run_async(coro):
     if "error" in out:
         raise out["error"]
     return out["value"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url, timeout=2):
-    try:
-        return http_get(f"{url}/_stcore/health", timeout=timeout)[2].strip() == b"ok"
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-class Server:
-    """`streamlit run streamlit_app.py` on a free loopback port, as the tests start it, with its own data
-    folder (so the class board's SQLite file is a throwaway one) and its output in a log file.
-
-        with Server(extra_args=["--server.maxMessageSize", "2"]) as server:
-            ... server.url, server.pid, server.log_text()
-    """
-
-    def __init__(self, extra_args=(), timeout=90, attempts=3, extra_env=None):
-        self.data_dir = tempfile.TemporaryDirectory(prefix="digitviz-students-")
-        for attempt in range(attempts):
-            self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
-            self.log = open(Path(self.data_dir.name) / f"server-{attempt}.log", "w+")
-            self.cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
-                        "--server.address", "127.0.0.1", "--server.headless", "true",
-                        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args]
-            env = {**production_env(), **(extra_env or {}), "PYTHONUNBUFFERED": "1", "DIGITVIZ_DATA_DIR": self.data_dir.name}
-            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if healthy(self.url):
-                    return
-                time.sleep(0.2)
-            text, exited = self.log_text(), self.proc.poll() is not None
-            self.stop()
-            if exited and "is not available" in text and attempt + 1 < attempts:
-                continue  # another process took the port between free_port() and the bind
-            why = f"exited with code {self.proc.returncode}" if exited else f"not healthy after {timeout} s"
-            raise RuntimeError(f"`{' '.join(self.cmd)}` {why}. Its log:\n{text}")
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def log_text(self):
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self):
-        """Stop the server (SIGTERM, then SIGKILL after 10 s); its log stays readable until cleanup()."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def cleanup(self):
-        self.stop()
-        self.log.close()
-        self.data_dir.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.cleanup()

@@ -1,22 +1,14 @@
-"""The real page in a real browser: one `streamlit run` server per test session, a fresh browser context
-(so a fresh Streamlit session) per test, and helpers that wait the way a person does: for the page to settle.
+"""The real page in a real browser, for the browser tests, benchmarks/bench_browser.py and scripts/screenshots.py:
+helpers that wait the way a person does, for the page to settle.
 
 Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download does not work here, so
-pytest-playwright's fixtures are kept and only `browser_type_launch_args` is pointed at it.
-
-The plain functions (start_server, wait_ready, ...) are also used by scripts/screenshots.py and
-benchmarks/bench_browser.py.
+Playwright launches it by path, with CHROMIUM_ARGS.
 """
-import functools
 import os
 import shutil
-from pathlib import Path
 
-import pytest
+from tools.server import Server
 
-from benchmarks.student import Server
-
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 MISSING_CHROMIUM = ("Chromium not found: install it with `apt-get install -y chromium` "
@@ -59,8 +51,8 @@ def find_chromium():
 
 
 def start_server():
-    """The real server on a free loopback port, with a throwaway data folder (benchmarks/student.py's Server,
-    shared with the load benchmark); RuntimeError with the server's log if it does not come up."""
+    """The real server on a free loopback port, with a throwaway data folder (tools.server.Server, shared with
+    the load benchmark); RuntimeError with the server's log if it does not come up."""
     return Server(timeout=SERVER_START_SECONDS)
 
 
@@ -172,66 +164,3 @@ def accuracy_chart(page, settle_timeout=10_000):
 def errors_on_page(page):
     """Texts of every exception or error alert the page shows."""
     return page.locator("[data-testid=stException], [data-testid=stAlertContentError]").all_inner_texts()
-
-
-# ---------------------------------------------------------------- fixtures
-
-def pytest_collection_modifyitems(config, items):
-    """Without Chromium, each browser test here FAILS (not errors in set-up, not skips) saying how to get it,
-    and starts nothing: no server, no browser."""
-    if find_chromium():
-        return
-    here = Path(__file__).parent
-    for item in items:
-        if item.get_closest_marker("browser") and here in Path(item.path).parents:
-            item.setup = lambda: None  # no fixtures
-            item.runtest = functools.partial(pytest.fail, MISSING_CHROMIUM, pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    path = find_chromium()
-    if not path:
-        pytest.fail(MISSING_CHROMIUM, pytrace=False)
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args, chromium):
-    return {**browser_type_launch_args, "executable_path": chromium,
-            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
-
-
-@pytest.fixture(scope="session")
-def app_server():
-    try:
-        server = start_server()
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
-    with server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def app_url(app_server):
-    return app_server.url
-
-
-@pytest.fixture(scope="session")
-def base_url(app_url):
-    """pytest-playwright's base URL is the server's, so `page.goto("/")` opens the app."""
-    return app_url
-
-
-@pytest.fixture
-def page(page):
-    """pytest-playwright's page, counting script runs, with timeouts that fit a 2-core machine."""
-    page.add_init_script(TRACK_RUNS)
-    page.set_default_timeout(30_000)
-    return page
-
-
-@pytest.fixture
-def app(page, app_url):
-    """The page, loaded and settled, in a fresh Streamlit session (each test has its own browser context)."""
-    return open_app(page, app_url)

@@ -13,8 +13,8 @@ from digitviz.cli import main
 def test_train_prints_the_lessons_table_from_a_real_process():
     out = subprocess.run([sys.executable, "-m", "digitviz", "train", "--epochs", "30", "--every", "10"],
                          capture_output=True, text=True, check=True, timeout=120).stdout
-    lines = [l for l in out.splitlines() if l.startswith("Accuracy after")]
-    assert [l.split(":")[0] for l in lines] == [f"Accuracy after {n} epochs" for n in (10, 20, 30)]
+    lines = [line for line in out.splitlines() if line.startswith("Accuracy after")]
+    assert [line.split(":")[0] for line in lines] == [f"Accuracy after {n} epochs" for n in (10, 20, 30)]
     assert 0.96 < float(lines[-1].split(": ")[1]) < 1.0
     assert "mean-image baseline 0.9514" in out
 
@@ -28,7 +28,8 @@ def test_baseline_prints_the_lessons_numbers(capsys):
 
 def test_csv_and_saved_parameters(tmp_path, capsys):
     rows_path, saved = tmp_path / "run.csv", tmp_path / "weights.npz"
-    assert main(["train", "--epochs", "5", "--lr", "0.5", "--shuffle", "--csv", str(rows_path), "--save", str(saved)]) == 0
+    args = ["train", "--epochs", "5", "--lr", "0.5", "--shuffle", "--csv", str(rows_path), "--save", str(saved)]
+    assert main(args) == 0
     rows = list(csv.DictReader(rows_path.open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
     assert {"train_loss", "valid_loss", "valid_acc", "seconds", "diverged"} <= set(rows[0])

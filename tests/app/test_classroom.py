@@ -2,7 +2,6 @@
 import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from streamlit.testing.v1 import AppTest
 from digitviz import TrainConfig, load_digits, train
 from digitviz.export import model_npz
 from digitviz.settings import PRESETS, preset_values
-
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from tools import APP
 
 
 def page(**query):

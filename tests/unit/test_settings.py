@@ -8,9 +8,24 @@ from hypothesis import strategies as st
 
 from digitviz import train
 from digitviz.engine import TrainConfig
-from digitviz.settings import (BATCH_SIZES, CONTROLS, DEFAULTS, LEARNING_RATES, MAX_EPOCHS, MAX_INIT_STD, MAX_SEED,
-                               PAIR_LOSSES, PAIR_MODELS, PARSERS, PRESETS, config_of, digits_of, from_query,
-                               preset_values, to_query)
+from digitviz.settings import (
+    BATCH_SIZES,
+    CONTROLS,
+    DEFAULTS,
+    LEARNING_RATES,
+    MAX_EPOCHS,
+    MAX_INIT_STD,
+    MAX_SEED,
+    PAIR_LOSSES,
+    PAIR_MODELS,
+    PARSERS,
+    PRESETS,
+    config_of,
+    digits_of,
+    from_query,
+    preset_values,
+    to_query,
+)
 
 NON_DEFAULT_SETS = [
     {"digits": "all", "shuffle": True, "epochs": 10},

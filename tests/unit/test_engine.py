@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitviz import TrainConfig, load_digits, pixel_similarity, train
-from digitviz import lesson
+from digitviz import TrainConfig, lesson, load_digits, pixel_similarity, train
 from digitviz.engine import LOSS_FUNCS, TwoLayer, initial_params, loss_grad, signed_targets
 
 SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")

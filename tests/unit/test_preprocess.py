@@ -9,8 +9,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from digitviz.preprocess import (BLANK, CANVAS_EMPTY, MAX_BYTES, ImageError, mnist_style, open_upload,
-                                 prepare_drawing, prepare_upload, to_grayscale)
+from digitviz.preprocess import (
+    BLANK,
+    CANVAS_EMPTY,
+    MAX_BYTES,
+    ImageError,
+    mnist_style,
+    open_upload,
+    prepare_drawing,
+    prepare_upload,
+    to_grayscale,
+)
 
 
 def bar_image(h=100, w=100, top=10, left=70, bar_h=12, bar_w=4):

@@ -7,15 +7,14 @@ import struct
 import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import digitviz.data
+from tools import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "build_mnist.py"
 SHARED_PKL = ROOT.parent / "shared" / "data" / "mnist.pkl.gz"  # beside the clone, here and in CI
 

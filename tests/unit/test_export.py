@@ -8,8 +8,15 @@ import pytest
 from PIL import Image
 
 from digitviz import TrainConfig, train
-from digitviz.export import (ModelFileError, load_model, model_npz, records_csv, settings_json, weight_map_png,
-                             weights_npy)
+from digitviz.export import (
+    ModelFileError,
+    load_model,
+    model_npz,
+    records_csv,
+    settings_json,
+    weight_map_png,
+    weights_npy,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,101 @@
+"""The real server as the tests, benchmarks and scripts start it: `streamlit run streamlit_app.py` on a free
+loopback port, with a throwaway data folder."""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+from pathlib import Path
+
+from tools import ROOT
+from tools.student import http_get
+
+
+def production_env():
+    """This environment, less the tests' switch to in-thread training: a real server trains as it would in use."""
+    return {k: v for k, v in os.environ.items() if k != "DIGITVIZ_TRAINING_PROCESSES"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def streamlit_command(port, *extra_args):
+    """The command line of one loopback server on `port`, as every test, benchmark and script starts it."""
+    return [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false", *extra_args]
+
+
+def healthy(url, timeout=2):
+    try:
+        return http_get(f"{url}/_stcore/health", timeout=timeout)[2].strip() == b"ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on a free loopback port, as the tests start it, with its own data
+    folder (so the class board's SQLite file is a throwaway one) and its output in a log file.
+
+        with Server(extra_args=["--server.maxMessageSize", "2"]) as server:
+            ... server.url, server.pid, server.log_text()
+    """
+
+    def __init__(self, extra_args=(), timeout=90, attempts=3, extra_env=None):
+        self.data_dir = tempfile.TemporaryDirectory(prefix="digitviz-students-")
+        for attempt in range(attempts):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log = open(Path(self.data_dir.name) / f"server-{attempt}.log", "w+")
+            self.cmd = streamlit_command(self.port, *extra_args)
+            env = {**production_env(), **(extra_env or {}), "PYTHONUNBUFFERED": "1",
+                   "DIGITVIZ_DATA_DIR": self.data_dir.name}
+            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if healthy(self.url):
+                    return
+                time.sleep(0.2)
+            text, exited = self.log_text(), self.proc.poll() is not None
+            self.stop()
+            if exited and "is not available" in text and attempt + 1 < attempts:
+                continue  # another process took the port between free_port() and the bind
+            why = f"exited with code {self.proc.returncode}" if exited else f"not healthy after {timeout} s"
+            raise RuntimeError(f"`{' '.join(self.cmd)}` {why}. Its log:\n{text}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_text(self):
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self):
+        """Stop the server (SIGTERM, then SIGKILL after 10 s); its log stays readable until cleanup()."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def cleanup(self):
+        self.stop()
+        self.log.close()
+        self.data_dir.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
