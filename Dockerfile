@@ -7,7 +7,7 @@
 #   PYTHON_IMAGE     the base image; any Debian-like image with python3 (3.11) and its venv module
 #   TORCH_INDEX_URL  where torch and torchvision come from, e.g. https://download.pytorch.org/whl/cpu for a
 #                    CPU-only image without the CUDA libraries (not tested here: see deploy/README.md)
-#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS   pip's own settings, for a mirror of PyPI
+#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS   pip's own settings, for a mirror (unset: PyPI)
 # A school behind a TLS-inspecting proxy passes its CA bundle as a build secret, which is not kept in the image:
 #   docker build --secret id=pip_cert,src=/etc/ssl/certs/ca-certificates.crt -t digitviz .
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -25,7 +25,7 @@ WORKDIR /app
 # The pinned stack first, so that editing the app doesn't reinstall it. torch==2.14.1 from PyPI brings
 # its CUDA libraries (several GB); the page trains on the CPU. A venv, because Debian's own python3 refuses
 # pip installs into the system (PEP 668) and python:3.11-slim doesn't mind either way.
-ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL=
 ARG PIP_FIND_LINKS=
 ARG TORCH_INDEX_URL=

@@ -54,6 +54,7 @@ PROJECT_PREFIX = "digitvizdockertest"  # compose projects (containers, network, 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 QUERY = replicas.QUERY  # a 2-epoch run with the class board open
 STUDENTS = 4  # new students for the affinity checks
+PYPI = "https://pypi.org/simple"  # pip's default index, for what this machine has no copy of
 WHEELS_PORT = 38457  # where this machine's wheels are served during the build
 
 
@@ -101,7 +102,7 @@ def build_base_image():
     with tempfile.TemporaryDirectory(prefix="digitviz-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         run("debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
-            "bookworm", str(rootfs), "http://deb.debian.org/debian", timeout=900)
+            "bookworm", str(rootfs), timeout=900)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run([DOCKER, "import", "-", PYTHON_IMAGE], stdin=tar.stdout, capture_output=True,
                                   text=True, timeout=600, check=False)
@@ -172,8 +173,8 @@ def pip_build_args():
     base = f"http://127.0.0.1:{server.server_address[1]}"
     urls = [f"{base}/{p.relative_to(top)}".rstrip("/.") + "/" for p in indexes]
     # pip takes the first of equal candidates: the index URL before the extra ones, so a local copy wins.
-    args = ["--build-arg", f"PIP_INDEX_URL={urls[0] if urls else 'https://pypi.org/simple'}",
-            "--build-arg", "PIP_EXTRA_INDEX_URL=" + " ".join(urls[1:] + (["https://pypi.org/simple"] if urls else [])),
+    args = ["--build-arg", f"PIP_INDEX_URL={urls[0] if urls else PYPI}",
+            "--build-arg", "PIP_EXTRA_INDEX_URL=" + " ".join(urls[1:] + ([PYPI] if urls else [])),
             "--build-arg", "PIP_FIND_LINKS=" + " ".join(f"{base}/{p.relative_to(top)}/" for p in flat)]
     try:
         yield args
