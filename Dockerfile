@@ -1,20 +1,43 @@
 # digitviz: one Streamlit server. compose.yaml runs two of these behind nginx, with PostgreSQL for the
 # class board; deploy/README.md says how.
 #
-#   docker build -t digitviz . && docker run -p 8501:8501 digitviz
-FROM python:3.11-slim
+#   DOCKER_BUILDKIT=1 docker build -t digitviz . && docker run -p 8501:8501 digitviz
+#
+# Build arguments (all optional):
+#   PYTHON_IMAGE     the base image; any Debian-like image with python3 (3.11) and its venv module
+#   TORCH_INDEX_URL  where torch and torchvision come from, e.g. https://download.pytorch.org/whl/cpu for a
+#                    CPU-only image without the CUDA libraries (not tested here: see deploy/README.md)
+#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS   pip's own settings, for a mirror (unset: PyPI)
+# A school behind a TLS-inspecting proxy passes its CA bundle as a build secret, which is not kept in the image:
+#   docker build --secret id=pip_cert,src=/etc/ssl/certs/ca-certificates.crt -t digitviz .
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
 
 # The pinned stack first, so that editing the app doesn't reinstall it. torch==2.14.1 from PyPI brings
-# its CUDA libraries (several GB); the page trains on the CPU.
+# its CUDA libraries (several GB); the page trains on the CPU. A venv, because Debian's own python3 refuses
+# pip installs into the system (PEP 668) and python:3.11-slim doesn't mind either way.
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL=
+ARG PIP_FIND_LINKS=
+ARG TORCH_INDEX_URL=
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN --mount=type=secret,id=pip_cert \
+    set -e; \
+    if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    python3 -m venv /opt/venv; \
+    if [ -n "$TORCH_INDEX_URL" ]; then \
+        pip install --index-url "$TORCH_INDEX_URL" $(grep -E '^torch(vision)?==' requirements.txt); \
+    fi; \
+    pip install -r requirements.txt
 
 # Only what the page needs: the app, its package (with the bundled digits) and its server settings
 # (.streamlit/config.toml: XSRF on, 10 MB uploads). No secrets.toml: the board's URL and the teacher's

@@ -35,6 +35,7 @@ def main():
     st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, against the lesson's "
                "first idea, comparing each digit with the average image of each digit.")
     preset = link.current_preset(values, hidden)
+    memory.moved_server_ui()
     link.notes_ui(link_notes, preset, trained=run is not None)
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)

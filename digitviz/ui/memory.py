@@ -5,8 +5,10 @@ component hands that back, and the page trains the runs again (the engine is det
 cookie, nothing kept on the server once the session ends.
 """
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import runs
+from digitviz.failover import MOVED_MESSAGE, replaced_session
 from digitviz.ui import resources
 
 JS = """
@@ -36,3 +38,13 @@ def memory_ui():
             if kept:
                 st.session_state.run = kept[-1]
                 st.rerun()
+
+
+def moved_server_ui():
+    """Say why the page started afresh when its server went away and the tab reconnected to another one."""
+    if "moved_from" not in st.session_state:
+        ctx = get_script_run_ctx()
+        protocols = st.context.headers.get("Sec-WebSocket-Protocol") if ctx else None
+        st.session_state.moved_from = replaced_session(protocols, ctx.session_id if ctx else None)
+    if st.session_state.moved_from:
+        st.warning(MOVED_MESSAGE, icon="🔁")

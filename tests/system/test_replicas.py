@@ -131,10 +131,12 @@ def test_compose_file():
         assert "/_stcore/health" in " ".join(app["healthcheck"]["test"])
         assert f"server {name}:8501;" in conf
         assert "ports" not in app  # only the proxy is reachable from outside
-    assert services["db"]["image"] == "postgres:15"
+        assert app["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}"
+    # The official images unless the environment names others (tests/system/test_docker.py names stand-ins).
+    assert services["db"]["image"] == "${DIGITVIZ_POSTGRES_IMAGE:-postgres:15}"
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
     proxy = services["proxy"]
-    assert proxy["image"] == "nginx:stable"
+    assert proxy["image"] == "${DIGITVIZ_NGINX_IMAGE:-nginx:stable}"
     assert "./deploy/nginx.compose.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
     assert {k: v["condition"] for k, v in proxy["depends_on"].items()} == {"app1": "service_healthy",
                                                                            "app2": "service_healthy"}

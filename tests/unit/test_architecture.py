@@ -63,7 +63,8 @@ def test_the_graph_is_read_from_the_package():
     assert set(ENGINE_LAYERS) <= set(graph)
     assert "digitviz.config" in graph["digitviz.engine"]
     assert "digitviz.fastai_model" in graph["digitviz.engine"]  # its lazy import, inside a function
-    assert "digitviz.lesson" in imported(PACKAGE.parent / "tests" / "unit" / "test_engine.py")  # from digitviz import lesson
+    # `from digitviz import lesson` imports the module digitviz.lesson
+    assert "digitviz.lesson" in imported(PACKAGE.parent / "tests" / "unit" / "test_engine.py")
 
 
 def test_find_cycle_finds_one():
