@@ -29,6 +29,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
@@ -169,6 +170,7 @@ class TrainingPool:
         # started a process, so workers started from a page's script thread would die when that run ended.
         self._keeper = threading.Thread(target=self._keep, name="digitviz-training-pool", daemon=True)
         self._keeper.start()
+        _pools.add(self)
 
     @property
     def closed(self):
@@ -386,6 +388,7 @@ class TrainingPool:
 
 _shared = None
 _shared_lock = threading.Lock()
+_pools = weakref.WeakSet()  # every open pool, closed at exit
 
 
 def shared_pool(processes):
@@ -402,15 +405,15 @@ def shared_pool(processes):
         return _shared
 
 
-def _close_shared():
-    with _shared_lock:
-        if _shared is not None:
-            _shared.close()
+def _close_all():
+    """At exit: every pool's workers end now, and runs still training end with TrainingError(CLOSING)."""
+    for pool in list(_pools):
+        pool.close()
 
 
 # Before the interpreter waits for its threads at exit, not after: a page thread in the middle of a run then
 # ends at once with TrainingError(CLOSING) instead of holding the server's exit up (concurrent.futures does so).
 try:
-    threading._register_atexit(_close_shared)
+    threading._register_atexit(_close_all)
 except (AttributeError, RuntimeError):
-    atexit.register(_close_shared)
+    atexit.register(_close_all)

@@ -349,11 +349,12 @@ def test_a_statement_stuck_behind_a_lock_times_out(private_postgres, boards):
 # ---------------------------------------------------------------------- names, exports and abuse
 
 @pytest.mark.parametrize("name, message", [
-    ("\u3164", INVISIBLE_NAME), ("\u2800", INVISIBLE_NAME), ("A\u3164B", INVISIBLE_NAME), ("\u115f\u1160", INVISIBLE_NAME),
+    ("\u3164", INVISIBLE_NAME), ("\u2800", INVISIBLE_NAME), ("A\u3164B", INVISIBLE_NAME),
+    ("\u115f\u1160", INVISIBLE_NAME),
     ("Ada\u00a0Lovelace", INVISIBLE_NAME), ("\u3000\u2800", INVISIBLE_NAME), ("Ada\u200b", BAD_NAME),
     ("\u0301\u0301", INVISIBLE_NAME),
     ("Tеacher", MIXED_NAME), ("Pаypal", MIXED_NAME), ("ΑDΜΙΝ", MIXED_NAME),
-    ("Теасһег", RESERVED_NAME), ("Ｔｅａｃｈｅｒ", RESERVED_NAME), ("𝐓𝐞𝐚𝐜𝐡𝐞𝐫", RESERVED_NAME), ("ΑΔΜΙΝ".replace("Δ", "D"), MIXED_NAME),
+    ("Теасһег", RESERVED_NAME), ("Ｔｅａｃｈｅｒ", RESERVED_NAME), ("𝐓𝐞𝐚𝐜𝐡𝐞𝐫", RESERVED_NAME),
     ("a" * 41, BAD_NAME),
 ])
 def test_invisible_mixed_and_look_alike_names_are_refused(board, name, message):
@@ -363,8 +364,8 @@ def test_invisible_mixed_and_look_alike_names_are_refused(board, name, message):
     assert board.newest() == []
 
 
-@pytest.mark.parametrize("name", ["Teacher", "TEACHER", "Παύλος", "Иван", "김민준", "Kim 민준", "山田たろう", "Ana María",
-                                  "Ａｄａ", "👩‍💻 Ada", "x" * 40])
+@pytest.mark.parametrize("name", ["Teacher", "TEACHER", "Παύλος", "Иван", "김민준", "Kim 민준", "山田たろう",
+                                  "Ana María", "Ａｄａ", "👩‍💻 Ada", "x" * 40])
 def test_names_in_one_script_or_a_usual_mix_are_kept(board, name):
     post(board, name)
     assert [p.name for p in board.newest()] == [name]

@@ -237,7 +237,7 @@ def test_shared_pool_is_one_per_process_and_comes_back_after_close():
         second = shared_pool(1)
         assert second is not first and not second.closed
     finally:
-        workers._close_shared()
+        second.close()
 
 
 def test_workers_die_with_their_server():
