@@ -270,7 +270,9 @@ class TrainingPool:
         with self._turns:
             now = time.monotonic()
             position = self._queue.index(ticket) + 1
-            free_at = [max(now, t) for t in self._busy.values()] + [now] * len(self._free)
+            # A chunk past its guess is running late (a loaded machine): guess it runs late by as much again.
+            free_at = [t if t >= now else now + min(now - t, START_GUESS_SECONDS) for t in self._busy.values()]
+            free_at += [now] * len(self._free)
             free_at += [max(now, w.started + START_GUESS_SECONDS) for w in self._starting]
             if not free_at:  # every worker is being replaced
                 free_at = [now + START_GUESS_SECONDS]

@@ -195,6 +195,8 @@ def test_a_short_run_does_not_wait_behind_long_ones(pool, data):
     waits = [(t, item) for t, item in short.items if isinstance(item, Waiting)]
     first_record_at = next(t for t, item in short.items if not isinstance(item, Waiting))
     assert waits and waits[0][1].position in (1, 2)  # at most the two long runs ahead
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        waits[0][1].position = 0
     assert first_record_at - short.started_at < waits[0][1].eta_seconds + 1.5  # the estimate was honest
     assert all(run.finished_at is None for run in longs)  # it did not wait for the long runs to end
     for run in longs:  # they end at their CPU budget
