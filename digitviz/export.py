@@ -2,6 +2,10 @@
 import csv
 import io
 import json
+import math
+import struct
+import zipfile
+import zlib
 from dataclasses import asdict
 
 import numpy as np
@@ -11,6 +15,17 @@ from plotly.colors import sample_colorscale
 from digitviz.figures import DIVERGING, tile
 
 MAX_MODEL_BYTES = 2 * 1024 * 1024  # the biggest model here (two layers, 30 units) saves to about 100 kB
+# What a model file may claim, checked before anything is read: the two-layer net's (784, 30) weights are the
+# biggest array (23,520 numbers, 188 kB as float64); np.savez writes headers of 128 bytes.
+ARRAY_NAMES = {"weights", "bias", "out_weights", "out_bias", "digits", "config"}
+MAX_ARRAYS = len(ARRAY_NAMES)
+MAX_ELEMENTS = 784 * 32
+MAX_ITEM_BYTES = {"f": 8, "i": 8, "u": 8, "U": 4 * 4096}  # float64 at most; the settings as one JSON string
+MAX_HEADER_BYTES = 4096
+MAX_ARRAY_BYTES = MAX_HEADER_BYTES + MAX_ELEMENTS * 8
+NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+NOT_A_MODEL = "That file is not a saved model: save one with 'model (.npz)' or 'weights (.npy)'."
+DAMAGED = "That model file is damaged (cut short, or changed): save the model again."
 
 
 class ModelFileError(ValueError):
@@ -64,21 +79,89 @@ def weight_map_png(weights, scale=10):
 def load_model(data):
     """(params, digits) from a saved .npz (all parameters) or .npy (a weight matrix, with zero bias).
 
-    Never unpickles: a model file comes from a browser, so only plain arrays are read."""
+    A model file comes from a browser, so it is read as plain arrays only (never unpickled), and every size
+    it claims (the zip's directory, each array's header) is checked before anything is decompressed or
+    allocated: any file gets a ModelFileError, or a model, within milliseconds and a few MB of memory."""
     if len(data) > MAX_MODEL_BYTES:
         raise ModelFileError("That file is too large to be a digitviz model (the limit is 2 MB).")
+    if data[:6] == NPY_MAGIC:
+        return _from_weights(_npy_array(data, "weights"))
+    if data[:4] == ZIP_MAGIC:
+        return _from_npz(_npz_arrays(data))
+    raise ModelFileError(NOT_A_MODEL)
+
+
+def _npz_arrays(data):
+    """The .npz's arrays by name, each checked from the zip's directory and its .npy header before it is read."""
+    if _zip_entries(data) > MAX_ARRAYS:
+        raise ModelFileError(f"That model file holds too many arrays (a model has at most {MAX_ARRAYS}).")
     try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise ModelFileError("That file is not a saved model: save one with 'model (.npz)' or 'weights (.npy)'.") from e
-    if isinstance(loaded, np.ndarray):
-        return _from_weights(loaded)
-    with loaded:
-        try:
-            arrays = {k: loaded[k] for k in loaded.files}
-        except (ValueError, OSError, EOFError) as e:
-            raise ModelFileError("That model file is damaged: its arrays cannot be read.") from e
-    return _from_npz(arrays)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+            _check_members(infos)
+            return {info.filename[:-4]: _npz_member(z, info) for info in infos}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, zlib.error) as e:
+        raise ModelFileError(DAMAGED) from e
+
+
+def _zip_entries(data):
+    """How many files the zip's end record says it holds (read first: ZipFile would list them all)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # the end record, then at most a 64 kB comment
+    if end < 0 or len(data) < end + 22:
+        raise ModelFileError(DAMAGED)
+    return int.from_bytes(data[end + 10:end + 12], "little")  # 0xFFFF (zip64) is far over MAX_ARRAYS too
+
+
+def _check_members(infos):
+    names = [info.filename for info in infos]
+    if len(names) != len(set(names)) or not all(n.endswith(".npy") and n[:-4] in ARRAY_NAMES for n in names):
+        raise ModelFileError(f"That model file holds arrays other than {', '.join(sorted(ARRAY_NAMES))}.")
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError("That model file is compressed in a way digitviz doesn't read.")
+        if info.file_size > MAX_ARRAY_BYTES:
+            raise ModelFileError(f"That model file's {info.filename[:-4]} array is too large for a digitviz model.")
+
+
+def _npz_member(z, info):
+    """One member: its header first (a bounded read), then exactly the bytes that header promises."""
+    with z.open(info) as f:
+        head = f.read(MAX_HEADER_BYTES)
+        dtype, shape, offset = _npy_header(head, info.filename[:-4])
+        if offset + dtype.itemsize * math.prod(shape) != info.file_size:
+            raise ModelFileError(DAMAGED)
+        raw = head + f.read(info.file_size - len(head))
+        f.read(1)  # reaches the end of the member, where zipfile checks its CRC
+    return _npy_array(raw, info.filename[:-4])
+
+
+def _npy_array(raw, name):
+    """A whole .npy in memory as an array, its header checked before the array is made."""
+    dtype, shape, offset = _npy_header(raw[:MAX_HEADER_BYTES], name)
+    if offset + dtype.itemsize * math.prod(shape) != len(raw):
+        raise ModelFileError(DAMAGED)
+    return np.frombuffer(raw, dtype, offset=offset).reshape(shape)
+
+
+def _npy_header(head, name):
+    """(dtype, shape, where the data starts) from a .npy header, refusing what no digitviz model holds."""
+    f = io.BytesIO(head)
+    try:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read:
+            raise ModelFileError(NOT_A_MODEL)
+        shape, fortran_order, dtype = read[version](f, max_header_size=MAX_HEADER_BYTES)
+    except (ValueError, SyntaxError, TypeError, struct.error) as e:  # a header cut short, or not a header at all
+        raise ModelFileError(DAMAGED if head[:6] == NPY_MAGIC else NOT_A_MODEL) from e
+    if dtype.hasobject:
+        raise ModelFileError(NOT_A_MODEL + " (It holds Python objects, which digitviz never loads.)")
+    allowed = "U" if name == "config" else "iu" if name == "digits" else "fiu"
+    if dtype.kind not in allowed or dtype.fields is not None or dtype.itemsize > MAX_ITEM_BYTES[dtype.kind]:
+        raise ModelFileError(f"That model file's {name} are stored as {dtype}, which is not a digitviz model's type.")
+    if fortran_order or len(shape) > 2 or math.prod(shape) > MAX_ELEMENTS:
+        raise ModelFileError(f"That model file's {name} array has the wrong shape, {shape}, for a digitviz model.")
+    return dtype, shape, f.tell()
 
 
 def _from_weights(w):
@@ -113,7 +196,7 @@ def _from_npz(arrays):
 def _digits(saved, count):
     if saved is None:
         return (3, 7) if count == 2 else tuple(range(10))
-    digits = tuple(int(d) for d in np.asarray(saved).ravel())
+    digits = tuple(int(d) for d in saved.ravel())  # whole numbers: _npy_header let only integer types through
     if len(digits) != count or len(set(digits)) != count or not all(0 <= d <= 9 for d in digits):
         raise ModelFileError("That model file names digits that don't fit its weights.")
     return digits

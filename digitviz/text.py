@@ -5,8 +5,8 @@ the numbers a student should see first; anything that came from outside (a link,
 name) goes through `escape_markdown` before it meets Markdown.
 """
 import math
-import string
 
+from digitviz.board import inert
 from digitviz.data import ALL_DIGITS
 from digitviz.settings import LEARNING_RATES
 
@@ -14,10 +14,20 @@ STATUS_WORDS = {"running": "training…", "paused": "paused: **Resume** continue
                 "done": "done", "diverged": "stopped: the run diverged"}
 
 
+# What can start a link, an image, HTML, emphasis, a heading, a table, maths, an emoji or icon (:name:) in
+# Streamlit's Markdown; "www." and "@" start the autolinks that GitHub-flavoured Markdown makes of bare text.
+_MARKUP = set("\\`*[]()<>!#|~$:{}@")
+
+
 def escape_markdown(text):
-    """Text shown literally by Streamlit's Markdown: every punctuation mark backslashed, so no link, image,
-    emphasis or HTML can be made from it."""
-    return "".join("\\" + c if c in string.punctuation else c for c in str(text))
+    """Text that Streamlit's Markdown shows exactly as it is: no link, image, HTML or formatting can be made
+    from it. Plain words, numbers, '=', '.' and '_' inside a word stay as they are, so notes stay readable."""
+    text, out = str(text), []
+    for i, c in enumerate(text):
+        inside_word = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+        autolink = c == "." and text[max(0, i - 3):i].lower() == "www"
+        out.append("\\" + c if c in _MARKUP or (c == "_" and not inside_word) or autolink else c)
+    return "".join(out)
 
 
 def digits_label(digits):
@@ -102,6 +112,18 @@ def remedy(config):
     return {"lr": LESSON_LR if config.lr > LESSON_LR else suggested_lr(config.lr)}
 
 
+def ordinal(n):
+    """1st, 2nd, 3rd, 4th, 11th, 22nd."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def waiting(position, eta_seconds):
+    """A run waiting for a worker: its place in line and an honest estimate."""
+    when = "any moment now" if eta_seconds < 1 else f"in about {math.ceil(eta_seconds)} s"
+    return (f"Waiting for a free training process: other students' runs are training on this server. Yours is "
+            f"{ordinal(position)} in line and should start {when}.")
+
+
 def suggested_lr(lr):
     """A tenth of the rate that blew up, snapped to the slider's choices."""
     return max([r for r in LEARNING_RATES if r <= lr / 10] or [LEARNING_RATES[0]])
@@ -128,8 +150,9 @@ def ms_per_epoch(record, epochs_trained):
 
 
 def short_digits(digits):
-    """'3 vs 7', or 'all': a table's digits column."""
-    return "all" if tuple(digits) == ALL_DIGITS else f"{digits[0]} vs {digits[1]}"
+    """'3 vs 7', or 'all': a table's digits column ('?' for a post from before digits were kept)."""
+    digits = tuple(digits)
+    return "all" if digits == ALL_DIGITS else f"{digits[0]} vs {digits[1]}" if len(digits) == 2 else "?"
 
 
 def finite_or_none(value, places=4):
@@ -146,9 +169,11 @@ def run_row(run):
 
 
 def post_row(post):
-    """One row of the class board's tables."""
+    """One row of the class board's tables: every setting that decides the run. The table's own CSV download
+    is an export too, so a name that a spreadsheet would run as a formula is shown inert."""
     s = post.settings
     lr = lr_history(s.get("lr", 0), s.get("lr_changes", []))
-    return {"name": post.name, "accuracy": f"{post.accuracy:.2%}", "epochs": post.epochs,
-            "settings": f"{s.get('model')}, lr {lr}, batch {s.get('batch_size')}",
-            "posted": post.created_at.strftime("%H:%M:%S")}
+    return {"name": inert(post.name), "digits": short_digits(s.get("digits", ())), "accuracy": f"{post.accuracy:.2%}",
+            "epochs": post.epochs, "settings": f"{s.get('model')}, {s.get('loss')}, lr {lr}, batch "
+            f"{s.get('batch_size')}, init std {s.get('init_std')}, seed {s.get('seed')}"
+            f"{', shuffled' if s.get('shuffle') else ''}", "posted": post.created_at.strftime("%H:%M:%S")}

@@ -1,20 +1,77 @@
-"""Training in worker processes, so that a server's own Python only draws.
+"""Training in worker processes, shared fairly by a class, so that a server's own Python only draws.
 
 One Python process runs Python code on one core at a time (the GIL), and a page server's Python is busy
-drawing charts for a whole class. Training in a pool of processes frees it: a run goes to a worker a few
-epochs at a time, and the page draws each batch of records as it comes back. The records are the same as
-`engine.train` gives in one go, because a run continued from its last record is the same run (each epoch's
-shuffle is seeded by its number).
-"""
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
-from functools import lru_cache
+drawing charts for a whole class. Training in worker processes frees it: a run goes to a worker a chunk of
+epochs at a time (about chunk_seconds each), and the page draws each chunk's records as they come back. The
+records are the same as `engine.train` gives in one go, because a run continued from its last record is the
+same run (each epoch's shuffle is seeded by its number).
 
-import torch
+    pool = shared_pool(os.cpu_count())          # one per server process; survives Streamlit's cache clearing
+    for item in pool.train(config, (3, 7)):
+        if isinstance(item, Waiting):           # every worker busy: "2nd in line, about 1 s"
+            ...
+        else:                                   # an EpochRecord, exactly as engine.train yields it
+            ...
+
+Sharing: a run holds a worker for one chunk, then queues again behind the runs that are waiting, so the
+workers go round the runs and a short run never waits behind a long one. Each run may use RUN_CPU_SECONDS of
+a worker's time. Faults stay with the run they hit: a worker that dies (the kernel's out-of-memory killer) or
+stops using the CPU for STALL_SECONDS (stopped, stuck) is killed and replaced, and that run alone ends with a
+`TrainingError` whose message can be shown to its student as it is.
+"""
+import atexit
+import ctypes
+import heapq
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import weakref
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from multiprocessing.connection import wait
 
 from digitviz.data import load_digits
 from digitviz.engine import train
+
+log = logging.getLogger(__name__)
+
+# A run's share of a worker, in CPU seconds. The lesson's longest run (1,000 epochs of the 3/7 pair) takes 3 s of
+# one idle core and 10 s of CPU on a loaded one (measured here: 3 to 10 ms an epoch); twice that lets it finish on
+# a busy server, while the interleaving below keeps the runs that use it all from holding anyone else up.
+RUN_CPU_SECONDS = 20.0
+# A worker that uses no CPU at all for this long while it has a chunk is stopped or stuck, never merely slow:
+# an epoch always computes. Long enough for a loaded machine to schedule it, short enough for a student to wait.
+STALL_SECONDS = 5.0
+WAIT_REPORT_SECONDS = 0.5  # how often a waiting run hears its place again (each a chance for the page to stop)
+WATCH_SECONDS = 0.1  # how often a chunk's worker is checked for life and progress
+START_SECONDS = 120.0  # a new worker that is not ready by then (it imports torch: ~3 s) is replaced
+START_GUESS_SECONDS = 5.0  # what a wait for a worker that is still starting is estimated at
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+class TrainingError(RuntimeError):
+    """A run that could not go on; the message says so in words a student can read."""
+
+
+class RunBudgetError(TrainingError):
+    """The run has used its RUN_CPU_SECONDS."""
+
+
+WORKER_LOST = "The process training your run stopped unexpectedly (the server may be short of memory)."
+WORKER_STUCK = "The process training your run stopped making progress, so it was restarted."
+CLOSING = "The server is shutting down, so training stopped."
+TRY_AGAIN = " Your epochs so far are kept: press **Resume** to go on, or **Train** to start again."
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Every worker is busy: this run is `position`th in line (1 is next) and should start in about eta_seconds."""
+    position: int
+    eta_seconds: float
 
 
 @lru_cache(maxsize=4)
@@ -23,36 +80,342 @@ def _worker_data(digits):
     return load_digits(digits)
 
 
-def _one_thread():
+def _die_with_parent(parent):
+    """Ask Linux to SIGKILL this worker when the thread that started it ends, so no worker outlives the server."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the pool's close and the daemon flag still end the workers
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def train_chunk(config, digits, start, cpu_left):
+    """config.epochs epochs from `start`, in a worker: ("done", records, cpu seconds), or ("error", exception)."""
+    began = time.process_time()
+    records = []
+    try:
+        for record in train(config, _worker_data(tuple(digits)), start=start):
+            records.append(record)
+            if time.process_time() - began >= cpu_left:
+                break
+    except Exception as e:  # handed to the run's thread and raised there, as ProcessPoolExecutor does
+        return "error", e
+    return "done", records, time.process_time() - began
+
+
+def _serve(conn, parent):
+    """A worker's life: announce itself, then train each chunk it is sent until told to stop."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
+    import torch
     torch.set_num_threads(1)  # as many workers as cores: more threads each would only fight over them
+    conn.send(("ready", os.getpid()))
+    try:
+        while (task := conn.recv()) is not None:
+            conn.send(train_chunk(*task))
+    except (EOFError, OSError):  # the server has gone
+        pass
 
 
-def train_chunk(config, digits, start):
-    """config.epochs epochs from `start` (None: from the beginning), in a worker; stops early if it diverges."""
-    return list(train(config, _worker_data(tuple(digits)), start=start))
+class _Worker:
+    """One worker process and the pipe to it."""
+
+    def __init__(self, context):
+        self.conn, child = context.Pipe()
+        # daemon: at exit multiprocessing terminates it instead of waiting for it
+        self.process = context.Process(target=_serve, args=(child, os.getpid()), daemon=True,
+                                       name="digitviz-trainer")
+        self.process.start()
+        child.close()
+        self.started = time.monotonic()
+        self.pid = self.process.pid
+
+    def cpu_seconds(self):
+        """User + system CPU time the worker has used, or None once it has gone."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            return None
+        if fields[0] in "ZX":  # a zombie: dead, not yet reaped
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def kill(self):
+        """SIGKILL (it works on a stopped process too) and reap it."""
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
 
 
 class TrainingPool:
-    """Worker processes that train runs a chunk of epochs at a time."""
+    """Worker processes that train runs a chunk at a time, taking turns; faults end only the run they hit."""
 
     def __init__(self, processes):
+        if processes < 1:
+            raise ValueError(f"a training pool needs at least 1 process, got {processes}")
+        self.processes = processes
         # spawn, not fork: forking a threaded server (and torch's thread pools) can deadlock the child
-        self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_one_thread)
+        self._context = multiprocessing.get_context("spawn")
+        self._turns = threading.Condition()
+        self._tickets = itertools.count()
+        self._queue = []  # tickets of runs waiting for a worker, first come first served
+        self._chunk_guess = {}  # ticket -> how long its next chunk should take, for the estimates
+        self._free = []  # ready workers
+        self._busy = {}  # worker -> monotonic time its chunk should end
+        self._starting = []  # workers importing torch
+        self._closed = False
+        # The keeper starts every worker and lives as long as the pool: Linux ties PDEATHSIG to the thread that
+        # started a process, so workers started from a page's script thread would die when that run ended.
+        self._keeper = threading.Thread(target=self._keep, name="digitviz-training-pool", daemon=True)
+        self._keeper.start()
+        _pools.add(self)
 
-    def train(self, config, digits, start=None, chunk_seconds=0.25):
-        """Yield the run's records like engine.train, computed in a worker about chunk_seconds at a time."""
-        done, chunk = 0, 1  # the first chunk is one epoch: it shows the student something at once, and times it
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def broken(self):
+        """Closed, or its keeper has died so that lost workers would never be replaced."""
+        return self._closed or not self._keeper.is_alive()
+
+    def pids(self):
+        """The worker processes' ids, starting ones included."""
+        with self._turns:
+            return [w.pid for w in [*self._free, *self._busy, *self._starting]]
+
+    def train(self, config, digits, start=None, chunk_seconds=0.25, cpu_seconds=RUN_CPU_SECONDS):
+        """Yield the run's records like engine.train, and a Waiting now and then while every worker is busy.
+
+        Raises TrainingError (its message is for the student) if the run's worker is lost or stuck, or the
+        server closes, and RunBudgetError once the run has used cpu_seconds; the records yielded before stand."""
+        done, chunk, spent = 0, 1, 0.0  # the first chunk is one epoch: it shows something at once, and times it
+        guess = chunk_seconds
         while done < config.epochs:
             n = min(chunk, config.epochs - done)
+            worker = yield from self._wait_for_worker(guess)
             began = start.seconds if start is not None else 0.0
-            records = self.executor.submit(train_chunk, replace(config, epochs=n), digits, start).result()
+            records, cpu = self._run_chunk(worker, (replace(config, epochs=n), digits, start, cpu_seconds - spent))
             yield from records
-            if records[-1].diverged:
+            spent, done, start = spent + cpu, done + len(records), records[-1]
+            if start.diverged:
                 return
-            start, done = records[-1], done + n
-            per_epoch = max((start.seconds - began) / n, 1e-4)
+            if spent >= cpu_seconds and done < config.epochs:
+                raise RunBudgetError(f"This run has used its share of the server ({cpu_seconds:g} s of computing), "
+                                     f"so it stopped at epoch {start.epoch}.")
+            per_epoch = max((start.seconds - began) / len(records), 1e-4)
             chunk = max(1, int(chunk_seconds / per_epoch))
+            guess = min(chunk, config.epochs - done) * per_epoch
 
     def close(self):
-        self.executor.shutdown(cancel_futures=True)
+        """Stop every worker now; runs that are training or waiting end with TrainingError(CLOSING)."""
+        with self._turns:
+            self._closed = True
+            workers = [*self._free, *self._busy, *self._starting]
+            self._free, self._starting = [], []
+            self._turns.notify_all()
+        for w in workers:
+            w.process.terminate()
+        deadline = time.monotonic() + 1.0
+        for w in workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(1)
+        self._keeper.join(2)
+
+    # ------------------------------------------------------------------ taking turns
+
+    def _wait_for_worker(self, guess):
+        """A free worker for this run, yielding Waiting while others hold them all (a generator: `yield from`)."""
+        with self._turns:
+            ticket = next(self._tickets)
+            self._queue.append(ticket)
+            self._chunk_guess[ticket] = guess
+        try:
+            worker = self._take(ticket, WATCH_SECONDS)
+            while worker is None:
+                yield self._waiting(ticket)
+                worker = self._take(ticket, WAIT_REPORT_SECONDS)
+            return worker
+        finally:
+            with self._turns:
+                if ticket in self._queue:  # the page stopped the run while it waited
+                    self._queue.remove(ticket)
+                    self._turns.notify_all()
+                self._chunk_guess.pop(ticket, None)
+
+    def _take(self, ticket, timeout):
+        """The run's worker once it is first in line and a worker is free; None after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._turns:
+            while True:
+                if self._closed:
+                    raise TrainingError(CLOSING)
+                if self._free and self._queue[0] == ticket:
+                    self._queue.pop(0)
+                    self._turns.notify_all()  # the next in line may take another free worker
+                    worker = self._free.pop()
+                    self._busy[worker] = time.monotonic() + self._chunk_guess[ticket]
+                    return worker
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._turns.wait(left)
+
+    def _waiting(self, ticket):
+        """Where the run stands in line, and when a worker should come free for it if each chunk takes its guess."""
+        with self._turns:
+            now = time.monotonic()
+            position = self._queue.index(ticket) + 1
+            # A chunk past its guess is running late (a loaded machine): guess it runs late by as much again.
+            free_at = [t if t >= now else now + min(now - t, START_GUESS_SECONDS) for t in self._busy.values()]
+            free_at += [now] * len(self._free)
+            free_at += [max(now, w.started + START_GUESS_SECONDS) for w in self._starting]
+            if not free_at:  # every worker is being replaced
+                free_at = [now + START_GUESS_SECONDS]
+            heapq.heapify(free_at)
+            for ahead in self._queue[:position - 1]:
+                heapq.heappush(free_at, heapq.heappop(free_at) + self._chunk_guess.get(ahead, 0.25))
+            return Waiting(position, round(free_at[0] - now, 1))
+
+    def _give_back(self, worker, healthy):
+        """The worker is free again, or, if it failed, killed and a new one started in its place."""
+        with self._turns:
+            self._busy.pop(worker, None)
+            if healthy and not self._closed:
+                self._free.append(worker)
+            self._turns.notify_all()
+        if not healthy or self._closed:
+            worker.kill()
+
+    # ------------------------------------------------------------------ one chunk on one worker
+
+    def _run_chunk(self, worker, task):
+        """Send one chunk to the worker and watch it: (records, cpu seconds), or TrainingError."""
+        healthy = False
+        try:
+            worker.conn.send(task)
+            self._watch(worker, cpu_left=task[-1])
+            reply = worker.conn.recv()
+            healthy = True
+        except (EOFError, OSError) as e:
+            raise TrainingError(self._lost_message()) from e
+        finally:
+            self._give_back(worker, healthy)
+        if reply[0] == "error":
+            raise reply[1]
+        return reply[1], reply[2]
+
+    def _watch(self, worker, cpu_left):
+        """Return once the worker has replied; raise if it dies, stops computing, overruns the budget or the
+        pool closes."""
+        first = last = worker.cpu_seconds()
+        progress_at = time.monotonic()
+        if first is None:
+            raise TrainingError(WORKER_LOST + TRY_AGAIN)
+        while not worker.conn.poll(WATCH_SECONDS):
+            if self._closed:
+                raise TrainingError(CLOSING)
+            cpu = worker.cpu_seconds()
+            if cpu is None:
+                raise TrainingError(WORKER_LOST + TRY_AGAIN)
+            if cpu > last:
+                last, progress_at = cpu, time.monotonic()
+            elif time.monotonic() - progress_at > STALL_SECONDS:
+                log.warning("training worker %s used no CPU for %s s: killing it", worker.pid, STALL_SECONDS)
+                raise TrainingError(WORKER_STUCK + TRY_AGAIN)
+            if cpu - first > cpu_left + STALL_SECONDS:  # one epoch far longer than the run had left
+                raise RunBudgetError("This run has used its share of the server's computing, so it stopped.")
+
+    def _lost_message(self):
+        return CLOSING if self._closed else WORKER_LOST + TRY_AGAIN
+
+    # ------------------------------------------------------------------ the keeper: workers in, workers out
+
+    def _keep(self):
+        """Keep `processes` workers alive: start the missing ones and hand each to the pool once it is ready."""
+        while not self._closed:
+            try:
+                self._start_missing()
+                self._admit_ready()
+            except Exception:  # the keeper must outlive any one failure, or lost workers would not come back
+                log.exception("training pool keeper")
+                time.sleep(1)
+
+    def _start_missing(self):
+        with self._turns:
+            missing = self.processes - len(self._free) - len(self._busy) - len(self._starting)
+        for _ in range(missing):
+            worker = _Worker(self._context)
+            with self._turns:
+                if self._closed:
+                    worker.kill()
+                    return
+                self._starting.append(worker)
+
+    def _admit_ready(self):
+        """Wait a moment for starting workers to say they are ready; replace any that never will."""
+        with self._turns:
+            starting = list(self._starting)
+        if not starting:
+            with self._turns:
+                self._turns.wait_for(lambda: self._closed or self._missing(), timeout=1.0)
+            return
+        ready = wait([w.conn for w in starting], timeout=WATCH_SECONDS)
+        for w in starting:
+            ok = False
+            if w.conn in ready:
+                try:
+                    ok = w.conn.recv()[0] == "ready"
+                except (EOFError, OSError):
+                    pass
+            elif time.monotonic() - w.started < START_SECONDS:
+                continue
+            with self._turns:
+                self._starting.remove(w)
+                if ok and not self._closed:
+                    self._free.append(w)
+                    self._turns.notify_all()
+                    continue
+            log.warning("training worker %s did not start; replacing it", w.pid)
+            w.kill()
+            time.sleep(0.5)  # a worker that can't start now probably can't in the next millisecond either
+
+    def _missing(self):
+        return self.processes - len(self._free) - len(self._busy) - len(self._starting) > 0
+
+
+_shared = None
+_shared_lock = threading.Lock()
+_pools = weakref.WeakSet()  # every open pool, closed at exit
+
+
+def shared_pool(processes):
+    """This server process's one pool, started at the first call and started again if it broke or was closed;
+    None for 0 processes (train in the caller's thread). Nothing a browser can send closes it."""
+    global _shared
+    if processes < 1:
+        return None
+    with _shared_lock:
+        if _shared is None or _shared.broken or _shared.processes != processes:
+            if _shared is not None:
+                _shared.close()
+            _shared = TrainingPool(processes)
+        return _shared
+
+
+def _close_all():
+    """At exit: every pool's workers end now, and runs still training end with TrainingError(CLOSING)."""
+    for pool in list(_pools):
+        pool.close()
+
+
+# Before the interpreter waits for its threads at exit, not after: a page thread in the middle of a run then
+# ends at once with TrainingError(CLOSING) instead of holding the server's exit up (concurrent.futures does so).
+try:
+    threading._register_atexit(_close_all)
+except (AttributeError, RuntimeError):
+    atexit.register(_close_all)

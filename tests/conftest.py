@@ -17,6 +17,7 @@ os.environ.setdefault("DIGITVIZ_TRAINING_PROCESSES", "0")
 from digitviz import load_digits  # noqa: E402
 from tools import APP  # noqa: E402
 from tools.browser import CHROMIUM_ARGS, MISSING_CHROMIUM, TRACK_RUNS, find_chromium, open_app, start_server  # noqa: E402
+from tools.postgres import PrivatePostgres, Unavailable  # noqa: E402
 
 LAYERS = ("unit", "app", "system", "browser")
 HERE = Path(__file__).parent
@@ -116,3 +117,14 @@ def page(page):
 def app(page, app_url):
     """The page, loaded and settled, in a fresh Streamlit session (each test has its own browser context)."""
     return open_app(page, app_url)
+
+
+@pytest.fixture(scope="module")
+def private_postgres():
+    """A PostgreSQL of the test module's own, which it may freeze (SIGSTOP) or stop."""
+    try:
+        server = PrivatePostgres()
+    except Unavailable as e:
+        pytest.skip(str(e))
+    yield server
+    server.cleanup()

@@ -9,6 +9,7 @@ from digitviz.figures import accuracy_figure, loss_figure, weight_map_figure
 from digitviz.models import initial_params
 from digitviz.records import weight_map
 from digitviz.ui import CHART, resources
+from digitviz.workers import RunBudgetError, TrainingError, Waiting, shared_pool
 
 REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
 SLOT_POLL_SECONDS = 1.0  # how soon a waiting run that was stopped, or whose student left, lets go
@@ -27,7 +28,7 @@ def current_run(action):
 
 def dashboard_ui(digits, baseline, config):
     """Lay out the page and return the placeholders that training redraws."""
-    view = {"status": st.empty(), "progress": st.empty(), "metrics": st.empty()}
+    view = {"status": st.empty(), "problem": st.empty(), "progress": st.empty(), "metrics": st.empty()}
     if config.ten_digits and not config.shuffle:
         st.warning(text.UNSHUFFLED_TEN, icon=":material/shuffle:")
     left, right = st.columns(2)
@@ -66,8 +67,9 @@ def act(action, run, config, digits, view, server):
 
 
 def wait_for_slot(view, server):
-    """Take a training slot, saying so while others hold them all. Each wait redraws the note: a Streamlit call
-    is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a gone student."""
+    """Take an in-thread training slot, saying so while others hold them all. Each wait redraws the note: a
+    Streamlit call is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a
+    gone student."""
     slots = resources.training_slots(server.slots)
     while not slots.acquire(timeout=SLOT_POLL_SECONDS):
         view["status"].info("Waiting for a free training slot: other students' runs are training on this server "
@@ -76,23 +78,32 @@ def wait_for_slot(view, server):
 
 
 def train_live(run, config, view, server):
-    """Train, appending every record to the run and redrawing at most every REDRAW_SECONDS."""
+    """Train, appending every record to the run and redrawing at most every REDRAW_SECONDS. A run the server
+    could not finish (its worker died or hung, its time ran out) keeps its epochs and says why."""
     data, baseline = resources.lesson_data(run.digits)
-    next_draw, slots = 0.0, wait_for_slot(view, server)
-    token = run.claim()
+    pool = shared_pool(server.processes)
+    slots = None if pool else wait_for_slot(view, server)  # the pool takes its own turns
+    token, next_draw = run.claim(), 0.0
     try:
-        pool = resources.training_pool(server.processes)
-        for record in runs.records(run, config, data, pool, chunk_seconds=REDRAW_SECONDS):
-            if not run.add(record, token):  # a newer script run has taken this run over (Stop, Step, ...)
+        for item in runs.records(run, config, data, pool, chunk_seconds=REDRAW_SECONDS):
+            if isinstance(item, Waiting):
+                view["status"].info(text.waiting(item.position, item.eta_seconds), icon=":material/hourglass:")
+                continue
+            if not run.add(item, token):  # a newer script run has taken this run over (Stop, Step, ...)
                 return
             if time.perf_counter() >= next_draw:
                 began = time.perf_counter()
-                draw(run, view, baseline, tag=f"live-{record.epoch}")
+                draw(run, view, baseline, tag=f"live-{item.epoch}")
                 # On a busy server drawing slows down too: then draw less often, so that drawing never takes
                 # more than a quarter of the time, and training (everyone's) goes on.
                 next_draw = time.perf_counter() + max(REDRAW_SECONDS, 3 * (time.perf_counter() - began))
+    except TrainingError as e:
+        run.stopped(str(e))
+        (view["problem"].info if isinstance(e, RunBudgetError) else view["problem"].error)(str(e))
+        return
     finally:
-        slots.release()
+        if slots is not None:
+            slots.release()
     run.finish()
 
 

@@ -8,7 +8,6 @@ from digitviz.board import Board
 from digitviz.figures import mean_images_figure
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of
-from digitviz.workers import TrainingPool
 
 
 def server_config():
@@ -33,15 +32,11 @@ def baseline_figure(digits):
     return mean_images_figure(lesson_data(digits)[1].means, digits)
 
 
-@st.cache_resource(on_release=lambda pool: pool and pool.close())
-def training_pool(processes):
-    """Worker processes shared by every session on this server, started at the first Train."""
-    return TrainingPool(processes) if processes > 0 else None
-
-
 @st.cache_resource
 def training_slots(count):
-    """How many runs may train at once, shared by every session on this server."""
+    """How many in-thread runs may train at once (a server without worker processes), shared by every session.
+    The worker pool (digitviz.workers.shared_pool) takes its own turns, and no Streamlit cache holds it: any
+    browser can ask Streamlit to clear the caches."""
     return threading.BoundedSemaphore(count)
 
 

@@ -4,9 +4,16 @@ PostgreSQL comes from DIGITVIZ_TEST_POSTGRES_URL (scripts/start_postgres.sh star
 Without it the PostgreSQL cases are skipped, except under CI, where they fail so that a missing
 database can't pass unnoticed. Each PostgreSQL case gets a schema of its own, dropped afterwards.
 """
+import csv
+import hmac
 import html
+import io
+import json
+import logging
 import math
+import re
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -14,10 +21,29 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from digitviz.board import RATE_SECONDS, Board, BoardError, board_from_settings, default_board_path, display_name
+from digitviz.board import (
+    ALL_GUESSES,
+    BAD_NAME,
+    CLIENT_POSTS,
+    CLIENT_SECONDS,
+    DB_TIMEOUT_SECONDS,
+    GUESS_SECONDS,
+    GUESSES,
+    INVISIBLE_NAME,
+    MIXED_NAME,
+    RATE_SECONDS,
+    RESERVED_NAME,
+    Board,
+    BoardError,
+    Post,
+    board_csv,
+    board_from_settings,
+    default_board_path,
+    display_name,
+)
 
 UNREACHABLE = "The class board's database cannot be reached right now; your run is still here."
-BAD_NAME = "Names are 1 to 40 characters of plain text."
+assert BAD_NAME == "Names are 1 to 40 characters of plain text."
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
 SETTINGS = {"lr": 1.0, "epochs": 30, "batch_size": 256, "init_std": 1.0, "seed": 0, "shuffle": False,
             "loss": "mnist_loss", "model": "linear", "digits": [3, 7]}
@@ -91,7 +117,8 @@ def test_sqlite_writes_ahead_and_waits_for_other_writers(tmp_path, boards):
     post(board)
     with board.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"  # readers don't block a post
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000  # a post waits its turn
+        # a post waits its turn, but never so long that a page hangs on a writer that is stuck
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == DB_TIMEOUT_SECONDS * 1000
 
 
 def test_created_at_defaults_to_now_in_utc(board):
@@ -147,7 +174,8 @@ def test_rate_limit_per_session(board):
         post(board, "", session="c", now=T0 + timedelta(seconds=4))
     post(board, "Cy", session="c", now=T0 + timedelta(seconds=4))
     post(board, "Ada", session="a", now=T0 + timedelta(seconds=RATE_SECONDS))
-    assert [p.name for p in board.newest()] == ["Ada", "Cy", "Bo", "Ada"]
+    # Ada posted the same settings again: her new post replaced the old one (one row per student per settings)
+    assert [p.name for p in board.newest()] == ["Ada", "Cy", "Bo"]
 
 
 @pytest.mark.parametrize("accuracy", [math.nan, math.inf, -0.01, 1.01, "0.9", None, True])
@@ -274,3 +302,141 @@ def test_board_url_from_the_environment_when_the_secrets_name_none(url, boards, 
     assert [p.name for p in boards(url).newest()] == ["Lin"]
     other = f"sqlite:///{tmp_path / 'secret.sqlite3'}"
     assert board_from_settings({"board": {"url": other}}).engine.url.database == str(tmp_path / "secret.sqlite3")
+
+
+# ---------------------------------------------------------------------- a database that hangs or goes away
+
+def test_a_frozen_database_gives_a_message_within_seconds(private_postgres, boards):
+    """SIGSTOP the whole server: an open connection's statement and a new connection both give up in seconds."""
+    board = boards(private_postgres.url)
+    post(board, "Ada")
+    private_postgres.freeze()
+    try:
+        for label, attempt in (("pooled connection", board.newest),
+                               ("new connection", boards(private_postgres.url).newest),
+                               ("post", lambda: post(board, "Bo", session="b"))):
+            began = time.monotonic()
+            with pytest.raises(BoardError, match=re.escape(UNREACHABLE)):
+                attempt()
+            assert time.monotonic() - began < DB_TIMEOUT_SECONDS + 2, label
+    finally:
+        private_postgres.thaw()
+    assert [p.name for p in board.newest()] == ["Ada"]  # back as soon as the database is
+    post(board, "Bo", session="b")  # and the failed post did not start that session's wait
+
+
+def test_a_stopped_and_restarted_database(private_postgres, boards):
+    board = boards(private_postgres.url)
+    post(board, "Ada", session="restart-a")
+    private_postgres.stop()
+    try:
+        began = time.monotonic()
+        with pytest.raises(BoardError, match=re.escape(UNREACHABLE)):
+            board.newest()
+        assert time.monotonic() - began < DB_TIMEOUT_SECONDS + 2
+    finally:
+        private_postgres.start()
+    assert "Ada" in [p.name for p in board.newest()]  # the dropped pooled connection is replaced at once
+
+
+def test_a_statement_stuck_behind_a_lock_times_out(private_postgres, boards):
+    """statement_timeout: the server is up but a lock holds the query; the server itself cancels it."""
+    board = boards(private_postgres.url)
+    post(board, "Ada", session="lock-a")
+    admin = sa.create_engine(private_postgres.url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text("LOCK TABLE digitviz_posts IN ACCESS EXCLUSIVE MODE"))
+            began = time.monotonic()
+            with pytest.raises(BoardError, match=re.escape(UNREACHABLE)) as e:
+                board.best()
+            assert DB_TIMEOUT_SECONDS - 0.5 < time.monotonic() - began < DB_TIMEOUT_SECONDS + 1
+            assert "statement timeout" in str(e.value.__cause__)
+    finally:
+        admin.dispose()
+
+
+# ---------------------------------------------------------------------- names, exports and abuse
+
+@pytest.mark.parametrize("name, message", [
+    ("\u3164", INVISIBLE_NAME), ("\u2800", INVISIBLE_NAME), ("A\u3164B", INVISIBLE_NAME),
+    ("\u115f\u1160", INVISIBLE_NAME),
+    ("Ada\u00a0Lovelace", INVISIBLE_NAME), ("\u3000\u2800", INVISIBLE_NAME), ("Ada\u200b", BAD_NAME),
+    ("\u0301\u0301", INVISIBLE_NAME),
+    ("Tеacher", MIXED_NAME), ("Pаypal", MIXED_NAME), ("ΑDΜΙΝ", MIXED_NAME),
+    ("Теасһег", RESERVED_NAME), ("Ｔｅａｃｈｅｒ", RESERVED_NAME), ("𝐓𝐞𝐚𝐜𝐡𝐞𝐫", RESERVED_NAME),
+    ("a" * 41, BAD_NAME),
+])
+def test_invisible_mixed_and_look_alike_names_are_refused(board, name, message):
+    with pytest.raises(BoardError) as e:
+        post(board, name)
+    assert str(e.value) == message
+    assert board.newest() == []
+
+
+@pytest.mark.parametrize("name", ["Teacher", "TEACHER", "Παύλος", "Иван", "김민준", "Kim 민준", "山田たろう",
+                                  "Ana María", "Ａｄａ", "👩‍💻 Ada", "x" * 40])
+def test_names_in_one_script_or_a_usual_mix_are_kept(board, name):
+    post(board, name)
+    assert [p.name for p in board.newest()] == [name]
+
+
+def test_board_csv_makes_formulas_plain_text(board):
+    names = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "Ada", "a=b"]
+    for i, name in enumerate(names):
+        post(board, name, session=f"s{i}", now=T0 + timedelta(seconds=i))
+    rows = list(csv.DictReader(io.StringIO(board_csv(board.newest()))))
+    assert [r["name"] for r in reversed(rows)] == ["'=1+1", "'+SUM(A1)", "'-2+3", "'@cmd", "Ada", "a=b"]
+    assert float(rows[0]["accuracy"]) == 0.9 and json.loads(rows[0]["settings"]) == SETTINGS
+    sneaky = Post(1, "\tx", T0, 0.5, None, 1, {"lr": "=cmd"})  # as if stored by an older version
+    row, = csv.DictReader(io.StringIO(board_csv([sneaky])))
+    assert row["name"] == "'\tx" and row["loss"] == "" and not row["settings"].startswith("=")
+
+
+def test_posting_is_limited_per_client_across_sessions(board):
+    """Fresh sessions from one client (one browser's address) share its allowance; another client is not held up."""
+    for i in range(CLIENT_POSTS):  # each under a name of its own: the same name and settings would replace a post
+        post(board, f"Ada {i}", session=f"fresh-{i}", client="10.0.0.7", now=T0 + timedelta(seconds=i))
+    with pytest.raises(BoardError, match=r"^Please wait 40 seconds before posting again\.$"):
+        post(board, "Ada", session="fresh-x", client="10.0.0.7", now=T0 + timedelta(seconds=CLIENT_POSTS))
+    post(board, "Bo", session="other", client="10.0.0.8", now=T0 + timedelta(seconds=CLIENT_POSTS))
+    post(board, "Ada", session="fresh-y", client="10.0.0.7", now=T0 + timedelta(seconds=CLIENT_SECONDS))
+    assert len(board.newest(limit=100)) == CLIENT_POSTS + 2
+
+
+def test_passphrase_guesses_are_throttled_per_client_and_overall(board, caplog, monkeypatch):
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    caplog.set_level(logging.WARNING, logger="digitviz.board")
+    post(board, "Ada")
+    for i in range(GUESSES):
+        with pytest.raises(BoardError, match="Wrong passphrase"):
+            board.clear(f"guess{i}", "secret", client="guesser", now=T0)
+    assert len(compared) == GUESSES  # compared in constant time, every one
+    with pytest.raises(BoardError, match=r"^Too many wrong passphrases: try again in 60 seconds\.$"):
+        board.clear("secret", "secret", client="guesser", now=T0)  # even the right one, while throttled
+    assert len(compared) == GUESSES  # and not even compared
+    for i in range(ALL_GUESSES - GUESSES):  # other clients' wrong guesses fill the overall allowance
+        with pytest.raises(BoardError, match="Wrong passphrase"):
+            board.clear("nope", "secret", client=f"client-{i}", now=T0 + timedelta(seconds=1))
+    with pytest.raises(BoardError, match="Too many wrong passphrases"):
+        board.clear("secret", "secret", client="teacher", now=T0 + timedelta(seconds=2))
+    assert len(board.newest()) == 1
+    assert board.clear("secret", "secret", client="teacher", now=T0 + timedelta(seconds=GUESS_SECONDS + 1)) == 1
+    cleared = [r for r in caplog.records if "cleared" in r.getMessage()]
+    assert len(cleared) == 1 and "'teacher'" in cleared[0].getMessage() and "1 posts" in cleared[0].getMessage()
+    assert sum("wrong board passphrase" in r.getMessage() for r in caplog.records) == ALL_GUESSES
+
+
+def test_one_row_per_student_and_settings_and_a_filter_by_digits(board):
+    """The same run posted again replaces the old row; other settings or digits make rows of their own, and
+    newest/best can keep to one experiment."""
+    post(board, "Ada", 0.90, "a", T0)
+    post(board, "Ada", 0.93, "b", T0 + timedelta(seconds=1))  # the same settings, posted again
+    post(board, "Ada", 0.80, "c", T0 + timedelta(seconds=2), settings={**SETTINGS, "lr": 0.1})
+    post(board, "Bo", 0.70, "d", T0 + timedelta(seconds=3), settings={**SETTINGS, "digits": [1, 8]})
+    assert [(p.name, p.accuracy) for p in board.newest()] == [("Bo", 0.70), ("Ada", 0.80), ("Ada", 0.93)]
+    pair = SETTINGS.get("digits", [3, 7])
+    assert [p.name for p in board.best(digits=pair)] == ["Ada", "Ada"]
+    assert [p.name for p in board.newest(digits=(1, 8))] == ["Bo"]

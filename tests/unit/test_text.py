@@ -71,3 +71,13 @@ def test_divergence_advice_names_settings_that_train(changes, data):
     assert not fixed.diverged and fixed.valid_acc > 0.9514
     if config.loss == "first_attempt":
         assert "not the learning rate" in advice and f"{last.valid_acc:.1%}" in advice
+
+
+@pytest.mark.parametrize("raw", ["[Sign in](https://evil.example/login)", "![x](http://evil.example/y.png)",
+                                 "<img src=x onerror=alert(1)>", "www.evil.example", "ada@evil.example",
+                                 "**bold** _it_ `code` # head :material/home: $x^2$", "<https://evil.example>"])
+def test_escaped_text_renders_as_plain_text_in_markdown(raw):
+    """Rendered by a CommonMark parser, the escaped text has no link, image, HTML or emphasis: just its text."""
+    from markdown_it import MarkdownIt
+    tokens = MarkdownIt("commonmark").enable("table").parseInline(escape_markdown(raw))[0].children
+    assert [t.type for t in tokens] == ["text"] and tokens[0].content == raw

@@ -1,15 +1,35 @@
-"""Training in worker processes gives exactly the records of training in one go."""
+"""Training in worker processes gives exactly the records of training in one go, shares the workers fairly, and
+survives its workers dying or hanging (real processes, real signals)."""
 import dataclasses
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 
-from digitviz import TrainConfig, train
-from digitviz.workers import TrainingPool
+from digitviz import TrainConfig, train, workers
+from digitviz.workers import (
+    CLOSING,
+    WORKER_LOST,
+    WORKER_STUCK,
+    RunBudgetError,
+    TrainingError,
+    TrainingPool,
+    Waiting,
+    shared_pool,
+)
 
 FIELDS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
+LONG = TrainConfig(epochs=5000)  # more than LONG_CPU_SECONDS of training: it ends at its budget
+LONG_CPU_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +48,68 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def records_of(items):
+    """The EpochRecords of a run, leaving out the Waiting notes (how long a run waits depends on the machine)."""
+    return [i for i in items if not isinstance(i, Waiting)]
+
+
+class Background:
+    """A run consumed on a thread of its own, as a page's script thread would: its items, times and error."""
+
+    def __init__(self, pool, config, **kw):
+        self.items, self.error, self.finished_at = [], None, None
+        self.thread = threading.Thread(target=self._consume, args=(pool.train(config, (3, 7), **kw),))
+        self.started_at = time.monotonic()
+        self.thread.start()
+
+    def _consume(self, run):
+        try:
+            for item in run:
+                self.items.append((time.monotonic(), item))
+        except Exception as e:
+            self.error = e
+        self.finished_at = time.monotonic()
+
+    def records(self):
+        return records_of(item for _, item in self.items)
+
+    def wait_for_records(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not self.records() and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.records(), f"no records within {timeout} s (error: {self.error!r})"
+
+    def join(self, timeout=120):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run did not end"
+
+
+def busy_pids(pool, seconds=0.5):
+    """The workers that are computing now: their CPU time grows."""
+    before = {pid: sum(psutil.Process(pid).cpu_times()[:2]) for pid in pool.pids()}
+    time.sleep(seconds)
+    return [pid for pid, cpu in before.items() if sum(psutil.Process(pid).cpu_times()[:2]) > cpu + 0.05]
+
+
+def gone(pid, timeout=5):
+    """True once the process `pid` has ended (a zombie counts as ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def assert_next_run_works(pool, data):
+    config = TrainConfig(epochs=3, seed=5, shuffle=True)
+    there = records_of(pool.train(config, (3, 7)))
+    assert [r.valid_acc for r in there] == [r.valid_acc for r in train(config, data)]
+
+
 def test_records_survive_pickling_frozen(data):
     record = next(train(TrainConfig(epochs=1), data))
     back = pickle.loads(pickle.dumps(record))
@@ -43,7 +125,7 @@ def test_records_survive_pickling_frozen(data):
                                     TrainConfig(epochs=6, model="two_layer", lr=0.5)])
 def test_chunked_in_workers_equals_one_go(pool, data, config):
     here = list(train(config, data))
-    there = list(pool.train(config, (3, 7), chunk_seconds=0.005))  # tiny chunks: many hand-overs
+    there = records_of(pool.train(config, (3, 7), chunk_seconds=0.005))  # tiny chunks: many hand-overs
     assert [[getattr(r, f) for f in FIELDS] for r in there] == [[getattr(r, f) for f in FIELDS] for r in here]
     for a, b in zip(here, there):
         np.testing.assert_array_equal(a.params["weights"], b.params["weights"])
@@ -52,8 +134,140 @@ def test_chunked_in_workers_equals_one_go(pool, data, config):
 
 def test_a_continued_run_and_a_diverging_one(pool, data):
     first = list(train(TrainConfig(epochs=3), data))
-    more = list(pool.train(dataclasses.replace(TrainConfig(), epochs=2), (3, 7), start=first[-1]))
+    more = records_of(pool.train(dataclasses.replace(TrainConfig(), epochs=2), (3, 7), start=first[-1]))
     assert [r.epoch for r in more] == [4, 5]
     assert [r.valid_acc for r in more] == [r.valid_acc for r in list(train(TrainConfig(epochs=5), data))[3:]]
-    blown = list(pool.train(TrainConfig(lr=1000.0, epochs=50), (3, 7)))
+    blown = records_of(pool.train(TrainConfig(lr=1000.0, epochs=50), (3, 7)))
     assert len(blown) == 2 and "gradient is zero" in blown[-1].diverged
+
+
+def test_a_bad_config_raises_its_own_error_and_the_worker_stays(pool):
+    with pytest.raises(ValueError, match="batch_size must be from 1 to"):
+        records_of(pool.train(TrainConfig(batch_size=10**6, epochs=2), (3, 7)))
+    assert len(pool.pids()) == 2
+
+
+def test_a_killed_worker_ends_only_its_run(pool, data):
+    """SIGKILL, as the out-of-memory killer sends it: that run gets a message, the other run goes on exactly."""
+    configs = [TrainConfig(epochs=300, seed=seed) for seed in (1, 2)]
+    runs = [Background(pool, config) for config in configs]
+    for run in runs:
+        run.wait_for_records()
+    killed = busy_pids(pool)[0]
+    os.kill(killed, signal.SIGKILL)
+    for run in runs:
+        run.join()
+    failed = [run for run in runs if run.error is not None]
+    assert len(failed) == 1, [run.error for run in runs]
+    assert isinstance(failed[0].error, TrainingError) and str(failed[0].error).startswith(WORKER_LOST)
+    fine, config = next((run, config) for run, config in zip(runs, configs) if run.error is None)
+    assert [r.valid_acc for r in fine.records()] == [r.valid_acc for r in train(config, data)]
+    assert gone(killed)
+    deadline = time.monotonic() + 60
+    while (len(pool.pids()) != 2 or killed in pool.pids()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(pool.pids()) == 2 and killed not in pool.pids()
+    assert_next_run_works(pool, data)
+
+
+def test_a_hung_worker_is_killed_and_its_run_told(pool, data, monkeypatch):
+    """SIGSTOP: the run's chunk makes no progress; after STALL_SECONDS the worker is killed and replaced."""
+    monkeypatch.setattr(workers, "STALL_SECONDS", 1.0)
+    run = Background(pool, LONG, cpu_seconds=LONG_CPU_SECONDS)
+    run.wait_for_records()
+    stopped, = busy_pids(pool)
+    os.kill(stopped, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        run.join(30)
+    finally:
+        try:
+            os.kill(stopped, signal.SIGCONT)  # so that a failing test leaves no stopped process behind
+        except ProcessLookupError:
+            pass
+    assert isinstance(run.error, TrainingError) and str(run.error).startswith(WORKER_STUCK)
+    assert run.finished_at - stopped_at < 1.0 + 2.0  # the stall limit and a few watch intervals
+    assert gone(stopped)
+    assert_next_run_works(pool, data)
+
+
+def test_a_short_run_does_not_wait_behind_long_ones(pool, data):
+    """Two long runs hold both workers; a short one gets a turn after a chunk, told its place and a fair guess."""
+    longs = [Background(pool, config, cpu_seconds=LONG_CPU_SECONDS)
+             for config in (LONG, dataclasses.replace(LONG, seed=1))]
+    for run in longs:
+        run.wait_for_records()
+    short = Background(pool, TrainConfig(epochs=20, seed=2), chunk_seconds=0.25)
+    short.join(30)
+    assert short.error is None and len(short.records()) == 20
+    waits = [(t, item) for t, item in short.items if isinstance(item, Waiting)]
+    first_record_at = next(t for t, item in short.items if not isinstance(item, Waiting))
+    assert waits and waits[0][1].position in (1, 2)  # at most the two long runs ahead
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        waits[0][1].position = 0
+    assert first_record_at - short.started_at < waits[0][1].eta_seconds + 1.5  # the estimate was honest
+    assert all(run.finished_at is None for run in longs)  # it did not wait for the long runs to end
+    for run in longs:  # they end at their CPU budget
+        run.join(120)
+        assert isinstance(run.error, RunBudgetError)
+
+
+def test_a_run_stops_at_its_cpu_budget(pool):
+    run = pool.train(LONG, (3, 7), cpu_seconds=0.5)
+    records = []
+    with pytest.raises(RunBudgetError, match=r"used its share of the server \(0.5 s of computing\)") as e:
+        for item in run:
+            records += records_of([item])
+    assert 0 < len(records) < LONG.epochs
+    assert f"stopped at epoch {records[-1].epoch}" in str(e.value)
+    assert records[-1].seconds > 0.3  # its wall-clock training time: at least the CPU time, on one thread
+
+
+def test_close_ends_runs_and_workers_at_once(data):
+    pool = TrainingPool(1)
+    run = Background(pool, LONG, cpu_seconds=LONG_CPU_SECONDS)
+    run.wait_for_records()
+    pids = pool.pids()
+    began = time.monotonic()
+    pool.close()
+    run.join(5)
+    assert time.monotonic() - began < 3
+    assert isinstance(run.error, TrainingError) and str(run.error) == CLOSING
+    assert all(gone(pid, timeout=2) for pid in pids)
+    with pytest.raises(TrainingError, match=CLOSING):
+        records_of(pool.train(TrainConfig(epochs=1), (3, 7)))
+
+
+def test_shared_pool_is_one_per_process_and_comes_back_after_close():
+    assert shared_pool(0) is None  # no workers: the page trains in its own thread
+    first = shared_pool(1)
+    try:
+        assert shared_pool(1) is first
+        first.close()  # what a cache clearing did to the old pool
+        second = shared_pool(1)
+        assert second is not first and not second.closed
+    finally:
+        second.close()
+
+
+def test_workers_die_with_their_server():
+    """SIGKILL the process that owns a pool (nothing of it runs at exit): its workers end too, not orphaned."""
+    script = textwrap.dedent("""
+        import sys, time
+        from digitviz.workers import TrainingPool
+        if __name__ == "__main__":
+            pool = TrainingPool(2)
+            while len(pool.pids()) < 2 or pool._starting:
+                time.sleep(0.1)
+            print(*pool.pids(), flush=True)
+            time.sleep(60)
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        pids = [int(p) for p in owner.stdout.readline().split()]
+        assert len(pids) == 2 and all(psutil.Process(p).ppid() == owner.pid for p in pids)
+    finally:
+        owner.kill()
+        owner.wait(10)
+    assert all(gone(pid, timeout=5) for pid in pids)

@@ -1,0 +1,238 @@
+"""Faults injected into a real server: `streamlit run` with real worker processes and a real PostgreSQL.
+
+Each test breaks one thing the way a bad day would (the kernel's out-of-memory killer takes a worker, a
+worker hangs, a student's browser sends "clear caches", the database freezes, the server is told to stop),
+then checks over Streamlit's websocket protocol (benchmarks/student.py) what the affected student sees, that
+another student's run is untouched, and that the server is healthy afterwards.
+
+The page (streamlit_app.py, being rewritten into digitviz/ui/) must wire the workers' API for some of these:
+those are marked xfail(strict=True) with the change they need, so that they turn into failures to unmark as
+soon as the page does its part.
+"""
+import asyncio
+import os
+import signal
+import time
+
+import psutil
+import pytest
+from benchmarks.student import Server, Student, healthy, run_async
+from streamlit.proto.BackMsg_pb2 import BackMsg
+
+from digitviz.board import DB_TIMEOUT_SECONDS
+from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
+
+TIMEOUT = 180  # this machine is small and shared: a fresh server's first Train starts its workers (torch) first
+LONG = "epochs=1000"  # the page's longest run: several seconds of training, so that a fault lands mid-run
+PAGE_WIRES_WORKERS = pytest.mark.xfail(strict=True, reason=(
+    "page change needed: train through digitviz.workers.shared_pool(processes) instead of an st.cache_resource "
+    "pool; in the training loop skip (or show) Waiting items; catch TrainingError and show str(e) with st.error, "
+    "keeping the run's records"))
+
+
+@pytest.fixture
+def server():
+    with Server(extra_env={"DIGITVIZ_TRAINING_PROCESSES": "2"}) as s:
+        yield s
+
+
+def worker_pids(server):
+    """The server's training workers: its children started by multiprocessing's spawn."""
+    children = psutil.Process(server.pid).children(recursive=True)
+    return [p.pid for p in children if "spawn_main" in " ".join(_cmdline(p))]
+
+
+def _cmdline(process):
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
+def busy_worker(server, timeout=30):
+    """The worker computing most now (its CPU time grows): a page draws between chunks, so look a few times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = worker_pids(server)
+        before = {pid: sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids}
+        time.sleep(0.3)
+        grew = {pid: sum(psutil.Process(pid).cpu_times()[:2]) - cpu for pid, cpu in before.items()}
+        pid = max(grew, key=grew.get)
+        if grew[pid] > 0.05:
+            return pid
+    raise AssertionError(f"no worker of {worker_pids(server)} computed within {timeout} s")
+
+
+def gone(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def until(condition, timeout=TIMEOUT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+def training(student):
+    """The student's Accuracy chart has been redrawn since Train: its run is on a worker. A page that shows an
+    exception instead fails the test at once rather than after TIMEOUT."""
+    assert not student.exceptions_seen, (student.texts(), student.exceptions_seen)
+    return any(title == "Accuracy" and points >= 1 for _, title, points in student.redraws)
+
+
+def done(student):
+    return any(t.endswith(": done") for t in student.texts()) and not student.exceptions_seen
+
+
+def says(student, message):
+    return any(message[:60] in t for t in student.texts())
+
+
+async def train_and_finish(student):
+    await student.click("train")
+    await student.wait_until_finished(TIMEOUT)
+    assert done(student), (student.texts(), student.exceptions_seen)
+
+
+async def two_students_then(server, fault, message):
+    """Two students train long runs; `fault(pid)` hits the worker of one of them. Returns (affected, other)."""
+    async with Student(server.url, LONG) as a, Student(server.url, LONG + "&seed=1") as b:
+        for s in (a, b):
+            await s.click("train")
+        await until(lambda: training(a) and training(b), what="both runs training")
+        pid = await asyncio.get_running_loop().run_in_executor(None, busy_worker, server)
+        fault(pid)
+        for s in (a, b):
+            await s.wait_until_finished(TIMEOUT)
+        affected = [s for s in (a, b) if says(s, message)]
+        assert len(affected) == 1, [(s.texts(), s.exceptions_seen) for s in (a, b)]
+        other, = [s for s in (a, b) if s is not affected[0]]
+        assert done(other), (other.texts(), other.exceptions_seen)  # the other run went on to its end
+        assert not affected[0].exceptions_seen  # a message, not the redacted exception
+        affected[0].exceptions_seen.clear()
+        await train_and_finish(affected[0])  # the next Train works, on a replacement worker
+        return pid
+
+
+@PAGE_WIRES_WORKERS
+def test_a_killed_worker_costs_one_student_one_run(server):
+    pid = run_async(two_students_then(server, lambda pid: os.kill(pid, signal.SIGKILL), WORKER_LOST))
+    assert gone(pid) and pid not in worker_pids(server)
+    assert len(worker_pids(server)) == 2 and healthy(server.url)
+
+
+@PAGE_WIRES_WORKERS
+def test_a_hung_worker_is_replaced_and_its_student_told(server):
+    stopped_at = {}
+
+    def hang(pid):
+        os.kill(pid, signal.SIGSTOP)
+        stopped_at["t"] = time.monotonic()
+
+    pid = run_async(two_students_then(server, hang, WORKER_STUCK))
+    assert gone(pid, timeout=0.1), "the stopped worker was not killed"
+    assert len(worker_pids(server)) == 2 and healthy(server.url)
+    assert STALL_SECONDS < 10  # so that a stuck student hears within seconds
+
+
+@PAGE_WIRES_WORKERS
+def test_a_clear_cache_message_does_not_stop_training(server):
+    """Any browser can send clear_cache over the websocket; the others' runs and the next Train must not care."""
+    async def scenario():
+        async with Student(server.url, LONG) as a, Student(server.url) as rogue:
+            await a.click("train")
+            await until(lambda: training(a), what="a's run training")
+            msg = BackMsg()
+            msg.clear_cache = True
+            await rogue.ws.send(msg.SerializeToString())
+            await a.wait_until_finished(TIMEOUT)
+            assert done(a), (a.texts(), a.exceptions_seen)
+            await train_and_finish(rogue)
+
+    run_async(scenario())
+    assert healthy(server.url)
+
+
+@pytest.fixture
+def board_server(private_postgres):
+    with Server(extra_env={"DIGITVIZ_TRAINING_PROCESSES": "2", "DIGITVIZ_BOARD_URL": private_postgres.url}) as s:
+        yield s
+
+
+def test_a_frozen_database_costs_a_page_seconds_not_forever(board_server, private_postgres):
+    """PostgreSQL stopped with SIGSTOP (not shut down): the board says so within seconds; pages load; it recovers."""
+    unreachable = "The class board's database cannot be reached right now"
+
+    async def scenario():
+        async with Student(board_server.url, "panel=board") as teacher:
+            assert not says(teacher, unreachable), teacher.texts()
+            private_postgres.freeze()
+            try:
+                began = time.monotonic()
+                async with Student(board_server.url, "panel=board") as newcomer:  # a page with the board open
+                    assert says(newcomer, unreachable), newcomer.texts()
+                    assert not newcomer.exceptions_seen
+                board_wait = time.monotonic() - began
+                began = time.monotonic()
+                async with Student(board_server.url) as plain:  # a page without the board never waits for it
+                    assert plain.button("train") is not None
+                plain_wait = time.monotonic() - began
+                await teacher.rerun()  # the projected board redraws
+                await teacher.wait_until_finished(DB_TIMEOUT_SECONDS + 10)
+                assert says(teacher, unreachable), teacher.texts()
+            finally:
+                private_postgres.thaw()
+            await teacher.rerun()
+            await teacher.wait_until_finished(TIMEOUT)
+            assert not says(teacher, unreachable), teacher.texts()  # back as soon as the database is
+            return board_wait, plain_wait
+
+    board_wait, plain_wait = run_async(scenario())
+    assert board_wait < 2 * (DB_TIMEOUT_SECONDS + 1) + 3, board_wait  # each board query gives up within its deadline
+    assert plain_wait < 5, plain_wait
+    assert healthy(board_server.url)
+
+
+def test_sigterm_ends_server_workers_and_database_connections(board_server, private_postgres):
+    """Stopping the server (SIGTERM, as systemd or docker stop send it) takes seconds and leaves nothing behind."""
+    import sqlalchemy as sa
+
+    async def open_board_and_train():
+        async with Student(board_server.url, "panel=board&epochs=5") as s:
+            await s.click("train")
+            await s.wait_until_finished(TIMEOUT)
+
+    run_async(open_board_and_train())
+    deadline = time.monotonic() + TIMEOUT
+    while len(worker_pids(board_server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pids = worker_pids(board_server)
+    admin = sa.create_engine(private_postgres.url)
+    count = sa.text("SELECT count(*) FROM pg_stat_activity WHERE client_port IS NOT NULL AND pid <> pg_backend_pid()")
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(count).scalar() >= 1  # the server's board connection
+        began = time.monotonic()
+        board_server.proc.send_signal(signal.SIGTERM)
+        assert all(gone(pid, timeout=3) for pid in pids), pids  # measured: the workers end within 1 s
+        board_server.proc.wait(30)
+        stopped = time.monotonic() - began
+        # Measured 4-5.5 s on this shared 2-core machine: most of it is the interpreter's own teardown (torch's)
+        # after Streamlit has stopped, with no Python frame left; before, the server needed SIGKILL after 10 s.
+        assert stopped < 8, stopped
+        assert board_server.proc.returncode == 0
+        time.sleep(0.5)  # the database notices a closed socket at once, but it reports it a moment later
+        with admin.connect() as conn:
+            assert conn.execute(count).scalar() == 0
+    finally:
+        admin.dispose()
