@@ -2,12 +2,8 @@
 
 Each test breaks one thing the way a bad day would (the kernel's out-of-memory killer takes a worker, a
 worker hangs, a student's browser sends "clear caches", the database freezes, the server is told to stop),
-then checks over Streamlit's websocket protocol (benchmarks/student.py) what the affected student sees, that
+then checks over Streamlit's websocket protocol (tools/student.py) what the affected student sees, that
 another student's run is untouched, and that the server is healthy afterwards.
-
-The page (streamlit_app.py, being rewritten into digitviz/ui/) must wire the workers' API for some of these:
-those are marked xfail(strict=True) with the change they need, so that they turn into failures to unmark as
-soon as the page does its part.
 """
 import asyncio
 import os
@@ -24,10 +20,7 @@ from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
 
 TIMEOUT = 180  # this machine is small and shared: a fresh server's first Train starts its workers (torch) first
 LONG = "epochs=1000"  # the page's longest run: several seconds of training, so that a fault lands mid-run
-PAGE_WIRES_WORKERS = pytest.mark.xfail(strict=True, reason=(
-    "page change needed: train through digitviz.workers.shared_pool(processes) instead of an st.cache_resource "
-    "pool; in the training loop skip (or show) Waiting items; catch TrainingError and show str(e) with st.error, "
-    "keeping the run's records"))
+
 
 
 @pytest.fixture
@@ -124,14 +117,12 @@ async def two_students_then(server, fault, message):
         return pid
 
 
-@PAGE_WIRES_WORKERS
 def test_a_killed_worker_costs_one_student_one_run(server):
     pid = run_async(two_students_then(server, lambda pid: os.kill(pid, signal.SIGKILL), WORKER_LOST))
     assert gone(pid) and pid not in worker_pids(server)
     assert len(worker_pids(server)) == 2 and healthy(server.url)
 
 
-@PAGE_WIRES_WORKERS
 def test_a_hung_worker_is_replaced_and_its_student_told(server):
     stopped_at = {}
 
@@ -145,7 +136,6 @@ def test_a_hung_worker_is_replaced_and_its_student_told(server):
     assert STALL_SECONDS < 10  # so that a stuck student hears within seconds
 
 
-@PAGE_WIRES_WORKERS
 def test_a_clear_cache_message_does_not_stop_training(server):
     """Any browser can send clear_cache over the websocket; the others' runs and the next Train must not care."""
     async def scenario():
