@@ -1,5 +1,4 @@
 """The page's logic through Streamlit's AppTest, which runs the real script headless."""
-import json
 import threading
 import time
 
@@ -7,18 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tools import APP
-
-
-def charts(at):
-    """Every Plotly chart on the page as its spec, by title (the baseline's images have none)."""
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return {s["layout"].get("title", {}).get("text", "mean images"): s for s in specs}
-
-
-def press(at, key):
-    at.button(key=key).click().run()
-    assert not at.exception, at.exception
-    return at
+from tools.apptest import charts, press
 
 
 def short_run(at, epochs=4, **settings):

@@ -6,31 +6,11 @@ import re
 import numpy as np
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from digitviz import TrainConfig, load_digits, train
 from digitviz.export import model_npz
 from digitviz.settings import PRESETS, preset_values
-from tools import APP
-
-
-def page(**query):
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update({k: str(v) for k, v in query.items()})
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def charts(at):
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return {s["layout"].get("title", {}).get("text", ""): s for s in specs}
-
-
-def open_panel(at, name):
-    at.segmented_control(key="panel").set_value(name).run()
-    assert not at.exception, at.exception
-    return at
+from tools.apptest import charts, open_panel, page
 
 
 def train_run(at, epochs=3, **settings):

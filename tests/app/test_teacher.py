@@ -3,29 +3,9 @@ import json
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from digitviz.settings import PRESETS, open_presets
-from tools import APP
-
-
-def page(**query):
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update({k: str(v) for k, v in query.items()})
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def press(at, key):
-    at.button(key=key).click().run()
-    assert not at.exception, at.exception
-    return at
-
-
-def charts(at):
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return {s["layout"].get("title", {}).get("text", ""): s for s in specs}
+from tools.apptest import charts, page, press
 
 
 def texts(at, kind):

@@ -3,15 +3,7 @@ from functools import partial
 
 import streamlit as st
 
-from digitviz.export import (
-    ModelFileError,
-    load_model,
-    model_npz,
-    records_csv,
-    settings_json,
-    weight_map_png,
-    weights_npy,
-)
+from digitviz import export
 from digitviz.text import digits_label, escape_markdown
 
 
@@ -19,15 +11,14 @@ def files_ui(run, server):
     """Download buttons that make each file only when pressed; the model uploader and what it loaded."""
     if run is not None and run.records:
         st.markdown(f"**Run {run.number}** at epoch {run.last.epoch}:")
-        stem, last = f"digitviz-run{run.number}", run.last
+        stem, last, binary = f"digitviz-run{run.number}", run.last, "application/octet-stream"
         files = [
-            ("Records (CSV)", partial(records_csv, list(run.records)), f"{stem}.csv", "text/csv"),
-            ("Settings (JSON)", partial(settings_json, run.config, run.digits, run.lr_changes), f"{stem}.json",
+            ("Records (CSV)", partial(export.records_csv, list(run.records)), f"{stem}.csv", "text/csv"),
+            ("Settings (JSON)", partial(export.settings_json, run.config, run.digits, run.lr_changes), f"{stem}.json",
              "application/json"),
-            ("Weights (.npy)", partial(weights_npy, last.params), f"{stem}-weights.npy", "application/octet-stream"),
-            ("Model (.npz)", partial(model_npz, last.params, run.config, run.digits), f"{stem}.npz",
-             "application/octet-stream"),
-            ("Weight map (PNG)", partial(weight_map_png, last.weights), f"{stem}-weights.png", "image/png")]
+            ("Weights (.npy)", partial(export.weights_npy, last.params), f"{stem}-weights.npy", binary),
+            ("Model (.npz)", partial(export.model_npz, last.params, run.config, run.digits), f"{stem}.npz", binary),
+            ("Weight map (PNG)", partial(export.weight_map_png, last.weights), f"{stem}-weights.png", "image/png")]
         for col, (label, make, name, mime) in zip(st.columns(len(files)), files):
             col.download_button(label, make, name, mime, key=f"dl-{name.rsplit('.', 1)[1]}")
     st.file_uploader("Load a saved model to classify with (.npz, or a .npy of weights)", type=["npz", "npy"],
@@ -48,7 +39,7 @@ def load_model_file():
     if upload is None:
         return
     try:
-        params, digits = load_model(upload.getvalue())
+        params, digits = export.load_model(upload.getvalue())
         st.session_state.loaded_model = (params, digits, upload.name)
-    except ModelFileError as e:
+    except export.ModelFileError as e:
         st.session_state.model_file_error = str(e)

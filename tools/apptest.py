@@ -1,0 +1,35 @@
+"""Helpers for driving the page through Streamlit's AppTest, shared by the tests in tests/app."""
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from tools import APP
+
+
+def page(**query):
+    """The page opened from a link with these query parameters, run once, with no exception."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({k: str(v) for k, v in query.items()})
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at):
+    """Every Plotly chart on the page as its spec, by title ('' for the baseline's images, which have none)."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {s["layout"].get("title", {}).get("text", ""): s for s in specs}
+
+
+def press(at, key):
+    """Click the button with this key and run the page; no exception."""
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_panel(at, name):
+    """Open one of the classroom panels."""
+    at.segmented_control(key="panel").set_value(name).run()
+    assert not at.exception, at.exception
+    return at
