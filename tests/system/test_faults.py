@@ -12,11 +12,12 @@ import time
 
 import psutil
 import pytest
-from benchmarks.student import Server, Student, healthy, run_async
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from digitviz.board import DB_TIMEOUT_SECONDS
 from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
+from tools.server import Server, healthy
+from tools.student import Student, run_async
 
 TIMEOUT = 180  # this machine is small and shared: a fresh server's first Train starts its workers (torch) first
 LONG = "epochs=1000"  # the page's longest run: several seconds of training, so that a fault lands mid-run
