@@ -8,5 +8,7 @@
 from digitviz.baselines import pixel_similarity
 from digitviz.data import DataError, DigitData, load_digits
 from digitviz.engine import EpochRecord, TrainConfig, train
+from digitviz.lr_finder import lr_find
 
-__all__ = ["load_digits", "DigitData", "DataError", "pixel_similarity", "TrainConfig", "EpochRecord", "train"]
+__all__ = ["load_digits", "DigitData", "DataError", "pixel_similarity", "TrainConfig", "EpochRecord", "train",
+           "lr_find"]
