@@ -59,20 +59,23 @@ def sigmoid_figure(threshold, lo=-10.0, hi=10.0):
                    xaxis=_axis("raw output"), yaxis=_axis("sigmoid", range=[-0.05, 1.05]))
 
 
-def maps_figure(maps, height=300):
-    """(28, 28) maps side by side, each in the weight map's colours centred on white at 0, titled by its key."""
+def maps_figure(maps, height=300, grey=()):
+    """(28, 28) maps side by side, each in the weight map's colours centred on white at 0, titled by its key;
+    those named in `grey` are images, drawn as MNIST draws them."""
     bare = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
     traces, k = [], len(maps)
     layout = dict(font=FONT, margin=dict(l=10, r=10, t=60, b=10), height=height, annotations=[])
     for i, (title, image) in enumerate(maps.items()):
         n = "" if i == 0 else str(i + 1)
         limit = _symmetric_range(np.asarray(image))
-        traces.append(dict(type="heatmap", z=np.asarray(image), colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
-                           showscale=False, xaxis=f"x{n}", yaxis=f"y{n}",
-                           hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"))
+        colours = dict(colorscale="gray", zmin=0, zmax=1) if title in grey else dict(
+            colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit)
+        traces.append(dict(type="heatmap", z=np.asarray(image), showscale=False, xaxis=f"x{n}", yaxis=f"y{n}",
+                           hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>", **colours))
         layout[f"xaxis{n}"] = dict(domain=[i / k + 0.01, (i + 1) / k - 0.01], constrain="domain", **bare)
         layout[f"yaxis{n}"] = dict(autorange="reversed", scaleanchor=f"x{n}", **bare)
-        layout["annotations"].append(dict(text=f"{title}<br>±{limit:.3g}", x=(i + 0.5) / k, y=1, xref="paper",
+        label = title if title in grey else f"{title}<br>±{limit:.3g}"
+        layout["annotations"].append(dict(text=label, x=(i + 0.5) / k, y=1, xref="paper",
                                           yref="paper", xanchor="center", yanchor="bottom", showarrow=False,
                                           font=TICKS))
     return go.Figure(dict(data=traces, layout=layout))
@@ -93,7 +96,7 @@ def pixel_picker_figure(weights, pixel, digits, title="Click a weight to sweep i
     return go.Figure(dict(data=[heat, dots, ring], layout=dict(
         title=dict(text=title), font=FONT, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
         clickmode="event+select", dragmode=False, xaxis=dict(constrain="domain", range=[-0.5, 27.5], **bare),
-        yaxis=dict(autorange="reversed", scaleanchor="x", **bare))))
+        yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain", **bare))))
 
 
 def weight_sweep_figure(sweep):
@@ -108,7 +111,7 @@ def weight_sweep_figure(sweep):
              xaxis="x2", yaxis="y2", hovertemplate="w = %{x:.3f}: loss %{y:.5f}<extra></extra>"),
         dict(type="scatter", x=[w - half, w + half], y=tangent, mode="lines", line=dict(color="#e67e22", dash="dot",
              width=3), name=f"slope {sweep.slope:+.3g}", xaxis="x2", yaxis="y2", hoverinfo="skip"),
-        dict(type="scatter", x=[w, w], y=[sweep.accuracy_now, sweep.loss_now], mode="markers", xaxis="x", yaxis="y",
+        dict(type="scatter", x=[w], y=[sweep.accuracy_now], mode="markers", xaxis="x", yaxis="y",
              marker=dict(size=12, color="#e67e22"), name="now", hoverinfo="skip", showlegend=False),
         dict(type="scatter", x=[w], y=[sweep.loss_now], mode="markers", xaxis="x2", yaxis="y2",
              marker=dict(size=12, color="#e67e22"), hoverinfo="skip", showlegend=False)]
@@ -148,9 +151,10 @@ def lr_find_figure(found):
     lrs, losses = found.lrs[:len(found.lrs) - skip], found.losses[:len(found.losses) - skip]
     traces = [dict(type="scatter", x=lrs, y=losses, mode="lines", name="smoothed loss", line=dict(color=MARK),
                    hovertemplate="lr %{x:.2g}: loss %{y:.4f}<extra></extra>")]
-    for name, (lr, loss) in found.points.items():
+    for i, (name, (lr, loss)) in enumerate(found.points.items()):
         traces.append(dict(type="scatter", x=[lr], y=[loss], mode="markers+text", text=[name],
-                           name=f"{name} {found.suggestions[name]:.2g}", textposition="top center",
+                           name=f"{name} {found.suggestions[name]:.2g}",
+                           textposition="top center" if i % 2 == 0 else "bottom center",  # neighbours often overlap
                            marker=dict(size=13, color=SUGGESTION_COLOURS[name]),
                            hovertemplate=f"{name}: suggests %{{customdata:.2g}}<extra></extra>",
                            customdata=[found.suggestions[name]]))

@@ -57,6 +57,12 @@ class Subject:
 
 def inside_ui(run, server):
     """The view picker, and the open view on the run's (or the default) linear model."""
+    with st.container(key="inside-panel"):  # one element for screenshots and browser tests to find
+        view_ui(run, server)
+
+
+def view_ui(run, server):
+    """The view picker and the open view."""
     view = st.segmented_control("Look inside", list(VIEWS), key="inside_view", format_func=VIEWS.get,
                                 help="Each view takes the lesson's linear model apart with its real numbers.")
     subject = subject_of(run)
@@ -107,7 +113,7 @@ def threshold_ui(subject, run, server):
     view = mechanics.threshold_view(subject.params, data, t)
     left, right = st.columns([3, 2])
     left.plotly_chart(threshold_figure(view, subject.digits, after), key="threshold-chart", **CHART)
-    right.plotly_chart(sigmoid_figure(t), key="sigmoid-chart", **CHART)
+    right.plotly_chart(sigmoid_figure(t, lo, hi), key="sigmoid-chart", **CHART)
     if after:
         st.code(ACCURACY_CODE, language="python")
         st.markdown(f"After the sigmoid, an output of 0 means a probability of **0.5**: `preds>0.5` is the same "
@@ -164,8 +170,8 @@ def batch_images_ui(step, digits):
     shown = min(SHOWN_IMAGES, len(step.index))
     st.markdown(f"**The batch** (its first {shown} images): target 1 is {article(first)} {first}, 0 {article(second)} "
                 f"{second}; z is the raw output, σ its sigmoid.")
-    st.image([step.xb[i].reshape(28, 28) for i in range(shown)], width=72, caption=[
-        f"y={int(step.yb[i])} z={step.z[i]:+.1f} σ={step.p[i]:.2f}" for i in range(shown)])
+    st.image([step.xb[i].reshape(28, 28) for i in range(shown)], width=80, caption=[
+        f"#{i + 1} y={int(step.yb[i])}  z={step.z[i]:+.0f} σ={step.p[i]:.2f}" for i in range(shown)])
 
 
 def ledger_ui(step, digits):
@@ -197,7 +203,9 @@ def gradient_ui(step, chosen, forget):
     piled = " (with the earlier batches' still in it)" if forget and not np.allclose(step.grad, step.batch_grad) else ""
     st.markdown(f"**The step.** `loss.backward()` leaves `weights.grad`{piled}; `p.data -= p.grad*lr` moves each "
                 f"weight by −lr × its gradient (lr = {step.lr:g}). Bias: {step.bias_before:+.4f} − {step.lr:g} × "
-                f"{step.bias_grad:+.2e} = **{step.bias_after:+.4f}**.")
+                f"{step.bias_grad:+.2e} = **{step.bias_after:+.4f}**. The largest weight moves by "
+                f"{np.abs(step.update).max():.3g}; the weights themselves reach "
+                f"{np.abs(step.weights_before).max():.3g}.")
     st.plotly_chart(maps_figure({"weights.grad": grad, f"−lr × grad (lr {step.lr:g})": step.update.reshape(28, 28),
                                  "weights before": step.weights_before.reshape(28, 28),
                                  "weights after": step.weights_after.reshape(28, 28)}), key="step-maps", **CHART)
@@ -205,8 +213,9 @@ def gradient_ui(step, chosen, forget):
     st.markdown(f"**Example #{i + 1}'s push** (target {int(step.yb[i])}, z {step.z[i]:+.2f}, p {step.p[i]:.3f}, "
                 f"branch `{step.branch[i]}`): −lr × dz × x, only where its image has ink. The batch's step is the sum "
                 "of every example's push.")
-    st.plotly_chart(maps_figure({f"image #{i + 1}": step.xb[i].reshape(28, 28),
-                                 f"push of #{i + 1}": step.push(i)}, height=260), key="push-maps", **CHART)
+    st.plotly_chart(maps_figure({f"image #{i + 1}": step.xb[i].reshape(28, 28), f"push of #{i + 1}": step.push(i),
+                                 "the whole batch's step": step.update.reshape(28, 28)}, height=260,
+                                grey=(f"image #{i + 1}",)), key="push-maps", **CHART)
 
 
 def forgotten_zero_ui(subject, data):
@@ -293,7 +302,8 @@ def lr_find_ui(subject, run, server):
         if lr is None:
             left.warning(f"**{name}**: fastai's function failed on this curve ({found.failures[name]}).")
             continue
-        left.markdown(suggestion_text(name, lr))
+        off_scale = "" if 1 / 3 < snapped(lr) / lr < 3 else f" The slider's nearest rate is {snapped(lr):g}."
+        left.markdown(suggestion_text(name, lr) + off_scale)
         right.button(f"Use {snapped(lr):g}", key=f"use-{name}", on_click=use_lr, args=(snapped(lr),),
                      help=f"Set the learning-rate slider to {snapped(lr):g}, the nearest of its choices to {lr:.2g}.")
 
