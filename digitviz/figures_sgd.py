@@ -115,15 +115,16 @@ def weight_sweep_figure(sweep):
              marker=dict(size=12, color="#e67e22"), name="now", hoverinfo="skip", showlegend=False),
         dict(type="scatter", x=[w], y=[sweep.loss_now], mode="markers", xaxis="x2", yaxis="y2",
              marker=dict(size=12, color="#e67e22"), hoverinfo="skip", showlegend=False)]
-    titles = ["accuracy: slope 0 between its steps", f"mnist_loss: slope {sweep.slope:+.3g} here"]
-    return go.Figure(dict(data=traces, layout=dict(
-        font=FONT, margin=dict(l=70, r=20, t=60, b=60), height=380, legend=dict(orientation="h", y=-0.3, font=TICKS),
-        xaxis=_axis(f"weight of row {row}, col {col}", domain=[0, 0.45]),
-        xaxis2=_axis(f"weight of row {row}, col {col}", domain=[0.55, 1], anchor="y2"),
-        yaxis=_axis("training accuracy", tickformat=".2%"), yaxis2=_axis("training mnist_loss", anchor="x2"),
+    axis = f"weight of row {row}, col {col}"
+    titles = (("accuracy: flat between its steps", 1.0), (f"mnist_loss: slope {sweep.slope:+.3g} here", 0.45))
+    return go.Figure(dict(data=traces, layout=dict(  # stacked, sharing the weight's axis, so the two line up
+        font=FONT, margin=dict(l=80, r=20, t=40, b=60), height=520, legend=dict(orientation="h", y=-0.15, font=TICKS),
+        xaxis=dict(anchor="y", matches="x2", showticklabels=False, tickfont=TICKS), xaxis2=_axis(axis, anchor="y2"),
+        yaxis=_axis("training accuracy", tickformat=".2%", domain=[0.55, 1]),
+        yaxis2=_axis("mnist_loss", domain=[0, 0.45]),
         shapes=[_vline(w), dict(_vline(w), xref="x2")],
-        annotations=[dict(text=t, x=x, y=1.02, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
-                          showarrow=False, font=TICKS) for t, x in zip(titles, (0.225, 0.775))])))
+        annotations=[dict(text=t, x=0.5, y=y, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                          showarrow=False, font=TICKS) for t, y in titles])))
 
 
 def forgotten_zero_figure(curves):

@@ -27,7 +27,9 @@ def figures(at):
 
 
 def x_title(spec):
-    return spec["layout"].get("xaxis", {}).get("title", {}).get("text", "")
+    """The x axis's title; for charts stacked on a shared x axis, the bottom one's."""
+    layout = spec["layout"]
+    return layout.get("xaxis2", layout.get("xaxis", {})).get("title", {}).get("text", "")
 
 
 def markdown(at):
