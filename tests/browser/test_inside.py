@@ -33,6 +33,13 @@ def charts(page):
     return page.evaluate(TITLES)
 
 
+def compared(page):
+    """The runs the Compare runs chart overlays, by the start of their legend labels."""
+    names = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(el => "
+                          "el.data.filter(t => t.showlegend !== false).map(t => t.name || ''))")
+    return [n.split(":")[0] for n in names if n.startswith("Run ")]
+
+
 def test_dragging_the_threshold_recomputes_accuracy(page, app_url, data):
     app = inside(page, app_url, "Threshold and sigmoid")
     (record,) = [r for r in train(TrainConfig(epochs=3), data)][-1:]
@@ -112,10 +119,20 @@ def test_the_sweep_trains_every_rate_and_opens_them_in_compare(page, app_url):
     click(app, app.locator(PANEL).get_by_role("button", name="Train at all 12 learning rates"), timeout=180_000)
     (sweep,) = [c for c in charts(app) if c["title"] == "Final validation accuracy at each learning rate"]
     assert sweep["points"] == 12
+    chart = app.locator(PANEL).locator(".js-plotly-plot").last  # a click on lr 0.01's point opens it and the best
+    chart.scroll_into_view_if_needed()
+    best = chart.evaluate("el => { const t = el.data[0]; return t.customdata[t.y.indexOf(Math.max(...t.y))]; }")
+    point = chart.locator(".scatterlayer .trace").first.locator(".point").nth(2).bounding_box()
+    since = script_runs(app)
+    app.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
+    wait_ready(app, since=since)
+    expect(app.get_by_role("radio", name="Compare runs")).to_have_attribute("aria-checked", "true")
+    app.wait_for_timeout(500)
+    assert set(compared(app)) == {"Run 4", f"Run {best}"}, compared(app)  # lr 0.01 is run 4 (run 1 trained first)
+    click(app, app.get_by_role("radio", name="Inside SGD"))
+    click(app, app.locator(PANEL).get_by_role("radio", name="LR sweep"))
     click(app, app.get_by_role("button", name="Open these runs in Compare runs"))
     expect(app.get_by_role("radio", name="Compare runs")).to_have_attribute("aria-checked", "true")
     app.wait_for_timeout(500)
-    names = app.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(el => "
-                         "el.data.filter(t => t.showlegend !== false).map(t => t.name || ''))")
-    assert len([n for n in names if n.startswith("Run ")]) == 12, names
+    assert len(compared(app)) == 12, compared(app)
     assert errors_on_page(app) == []

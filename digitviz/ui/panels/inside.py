@@ -4,6 +4,7 @@ Each view is built only when a student opens it (a closed one costs the server n
 code beside the numbers: the threshold and the sigmoid, one SGD step, why accuracy can't be the loss, fastai's
 learning-rate finder, and a sweep of learning rates.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,16 +207,21 @@ def gradient_ui(step, chosen, forget):
                 f"{step.bias_grad:+.2e} = **{step.bias_after:+.4f}**. The largest weight moves by "
                 f"{np.abs(step.update).max():.3g}; the weights themselves reach "
                 f"{np.abs(step.weights_before).max():.3g}.")
-    st.plotly_chart(maps_figure({"weights.grad": grad, f"−lr × grad (lr {step.lr:g})": step.update.reshape(28, 28),
-                                 "weights before": step.weights_before.reshape(28, 28),
-                                 "weights after": step.weights_after.reshape(28, 28)}), key="step-maps", **CHART)
+    # two maps a column: side by side on a wide screen, stacked two and two on a phone
+    left, right = st.columns(2)
+    left.plotly_chart(maps_figure({"weights.grad": grad, f"−lr × grad (lr {step.lr:g})": step.update.reshape(28, 28)}),
+                      key="step-maps", **CHART)
+    right.plotly_chart(maps_figure({"weights before": step.weights_before.reshape(28, 28),
+                                    "weights after": step.weights_after.reshape(28, 28)}), key="weight-maps", **CHART)
     i = chosen
     st.markdown(f"**Example #{i + 1}'s push** (target {int(step.yb[i])}, z {step.z[i]:+.2f}, p {step.p[i]:.3f}, "
                 f"branch `{step.branch[i]}`): −lr × dz × x, only where its image has ink. The batch's step is the sum "
                 "of every example's push.")
-    st.plotly_chart(maps_figure({f"image #{i + 1}": step.xb[i].reshape(28, 28), f"push of #{i + 1}": step.push(i),
-                                 "the whole batch's step": step.update.reshape(28, 28)}, height=260,
-                                grey=(f"image #{i + 1}",)), key="push-maps", **CHART)
+    left, right = st.columns(2)
+    left.plotly_chart(maps_figure({f"image #{i + 1}": step.xb[i].reshape(28, 28), f"push of #{i + 1}": step.push(i)},
+                                  grey=(f"image #{i + 1}",)), key="push-maps", **CHART)
+    right.plotly_chart(maps_figure({"the whole batch's step": step.update.reshape(28, 28)}), key="batch-step-map",
+                       **CHART)
 
 
 def forgotten_zero_ui(subject, data):
@@ -334,13 +340,14 @@ def lr_sweep_ui(subject, run, server):
                    "becomes a run in **Compare runs**.")
         return
     points = [(r.config.lr, final_accuracy(r), r.number, r.status == "diverged") for r in swept]
-    st.plotly_chart(lr_sweep_figure(points), key="lr-sweep-chart", **CHART)
+    st.plotly_chart(lr_sweep_figure(points), key="lr-sweep-chart", on_select=open_point, selection_mode="points",
+                    **CHART)
     best = max(swept, key=lambda r: final_accuracy(r) or 0)
     st.markdown(f"Too small a rate and the weights barely move in {configs[0].epochs} epochs; too big and each step "
                 f"overshoots until the run diverges. Here the best is **lr {best.config.lr:g}** "
                 f"({final_accuracy(best):.2%}, run {best.number}).")
     st.button("Open these runs in Compare runs", key="lr-sweep-compare", on_click=open_in_compare,
-              args=([r.number for r in swept],))
+              args=([r.number for r in swept],), help="Or click one point to open its run beside the best one.")
 
 
 def sweep_ui(configs, digits, data, server):
@@ -357,6 +364,16 @@ def sweep_ui(configs, digits, data, server):
         swept = lr_sweep(configs, digits, data, history, resources.training_pool(server.processes), progress)
     bar.empty()
     return [r.number for r in swept]
+
+
+def open_point(key="lr-sweep-chart"):
+    """A click on a point of the sweep: open that run in Compare runs, beside the sweep's best."""
+    clicked = st.session_state[key].selection.points
+    swept = [r for r in st.session_state.get("runs", []) if r.number in st.session_state.get("lr_sweep", [])]
+    chosen = [r.number for r in swept if clicked and math.isclose(r.config.lr, clicked[0]["x"])]
+    if chosen:
+        best = max(swept, key=lambda r: final_accuracy(r) or 0).number
+        open_in_compare(sorted({chosen[0], best}))
 
 
 def open_in_compare(numbers):
