@@ -227,7 +227,11 @@ def gradient_ui(step, chosen, forget):
 def forgotten_zero_ui(subject, data):
     """What forgetting zero_() does to training, batch by batch, from the same weights."""
     batches = mechanics.batches_per_epoch(subject.config, len(data.train_x))
-    curves = mechanics.forgotten_zero(subject.params, data, subject.config, subject.epoch + 1, batches)
+    key = (subject.whose, subject.config)
+    if st.session_state.get("zero_curves", (None,))[0] != key:  # ~2 s of one core: once per model, not per click
+        curves = mechanics.forgotten_zero(subject.params, data, subject.config, subject.epoch + 1, batches)
+        st.session_state.zero_curves = (key, curves)
+    curves = st.session_state.zero_curves[1]
     st.markdown(f"**Without `zero_()`, `.grad` keeps every batch's gradient**: the step uses their running sum, "
                 f"which grows batch after batch. Over the next {batches} batches from the same weights, validation "
                 f"accuracy ends at **{curves['zeroed'][-1]:.2%}** with `zero_()` and **{curves['forgotten'][-1]:.2%}** "
