@@ -51,6 +51,20 @@ def test_each_view_opens_from_a_link_in_one_click(view):
     assert at.code, "each view shows the lesson's code it illustrates"
 
 
+def test_the_views_follow_the_replayed_epoch():
+    at = train_run(page(panel="inside"), epochs=3)
+    at.slider(key="replay-1-3").set_value(1).run()
+    open_view(at, "threshold")
+    assert "Using run 1 at epoch 1." in [c.value for c in at.caption]
+    first = at.session_state.run.records[0]
+    assert f"Accuracy at this threshold: {first.valid_acc:.2%}" in charts(at)
+
+
+def test_all_ten_digits_get_a_note_not_a_view():
+    at = open_view(page(panel="inside", digits="all"), "step")
+    assert any("choose **a pair**" in i.value for i in at.info) and not at.dataframe
+
+
 def test_the_threshold_recomputes_the_engines_accuracy(data):
     at = train_run(page(panel="inside"), epochs=3)
     open_view(at, "threshold")

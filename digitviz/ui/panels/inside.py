@@ -66,13 +66,13 @@ def view_ui(run, server):
     """The view picker and the open view."""
     view = st.segmented_control("Look inside", list(VIEWS), key="inside_view", format_func=VIEWS.get,
                                 help="Each view takes the lesson's linear model apart with its real numbers.")
+    if not view:  # nothing is computed, and no default model trained, until a view is open
+        st.caption("Pick a view: each takes the lesson's linear model apart at the run's current (or replayed) epoch.")
+        return
     subject = subject_of(run)
     if subject is None:
         st.info("These views take apart the lesson's linear model, which tells two digits apart: choose **a pair** "
                 "of digits in the sidebar.")
-        return
-    if not view:
-        st.caption(f"Pick a view above. Each uses {subject.whose}.")
         return
     st.caption(f"Using {subject.whose}.")
     VIEW_UIS[view](subject, run, server)
