@@ -159,8 +159,7 @@ def lr_find_figure(found):
                            marker=dict(size=13, color=SUGGESTION_COLOURS[name]),
                            hovertemplate=f"{name}: suggests %{{customdata:.2g}}<extra></extra>",
                            customdata=[found.suggestions[name]]))
-    title = f"Learning-rate finder: {len(found.lrs)} steps" + (" (stopped early: the loss passed 4x its best)"
-                                                                 if found.stopped_early else "")
+    title = f"Learning-rate finder: {len(found.lrs)} steps" + (", stopped early" if found.stopped_early else "")
     return _figure(traces, title, xaxis=_axis("learning rate (log scale)", type="log", exponentformat="power"),
                    yaxis=_axis("smoothed loss"))
 

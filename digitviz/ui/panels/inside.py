@@ -306,6 +306,9 @@ def lr_find_ui(subject, run, server):
         return
     found = found[1]
     st.plotly_chart(lr_find_figure(found), key="lr-find-chart", **CHART)
+    if found.stopped_early:
+        st.caption(f"Stopped after {len(found.lrs)} of 100 steps, at lr {found.lrs[-1]:.2g}: the smoothed loss passed "
+                   "4 times its best. As fastai's plot does, the last 5 steps are not drawn.")
     for name in SUGGESTIONS:
         lr = found.suggestions[name]
         left, right = st.columns([4, 1], vertical_alignment="center")
