@@ -189,17 +189,19 @@ class WeightSweep:
 def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
     """Sweep weights[pixel] over current +- span and measure training accuracy and mnist_loss at each value."""
     x, y = data.train_x, data.train_y[:, 0].numpy()
-    z = raw_outputs(params, x).numpy().astype(np.float64)  # (n,)
-    ink = x[:, pixel].numpy().astype(np.float64)  # (n,)
+    z = raw_outputs(params, x).numpy()  # (n,)
+    ink = x[:, pixel].numpy()  # (n,)
     w0 = float(np.asarray(params["weights"])[pixel, 0])
     values = np.linspace(w0 - span, w0 + span, points)
-    zs = z[:, None] + ink[:, None] * (values - w0)[None, :]  # (n,) -> (n, points): z moves by ink * change
-    p = sigmoid(zs)
+    # float32, as the model computes: (n,) -> (n, points), z moving by ink * change
+    zs = z[:, None] + ink[:, None] * (values - w0).astype(np.float32)[None, :]
+    with np.errstate(over="ignore"):  # exp of a large negative output overflows to inf, and 1/(1+inf) is the 0 we want
+        p = 1 / (1 + np.exp(-zs))
     first = (y == 1)[:, None]
     accuracy = ((zs > 0) == first).mean(0)
     loss = np.where(first, 1 - p, p).mean(0)
     p0 = sigmoid(z)
-    slope = float(np.mean(p0 * (1 - p0) * (1 - 2 * y) * ink))
+    slope = float(np.mean(p0 * (1 - p0) * (1 - 2 * y) * ink.astype(np.float64)))
     return WeightSweep(pixel, w0, values, accuracy, loss, slope, float(np.where(y == 1, 1 - p0, p0).mean()),
                        float(((z > 0) == (y == 1)).mean()), int((ink > 0).sum()))
 
