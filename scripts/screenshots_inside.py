@@ -59,10 +59,11 @@ def use(page, view):
     elif view == "step":
         for _ in range(2):
             h.click(page, panel.get_by_role("button", name="Next batch"))
-        click_cell(page, panel.get_by_test_id("stDataFrame").first, row=3)
+        click_cell(page, panel.get_by_test_id("stDataFrame").first, row=0)
     elif view == "accuracy":
         chart = panel.locator(".js-plotly-plot").first
-        box = chart.locator(".nsewdrag").first.bounding_box()
+        chart.scroll_into_view_if_needed()
+        box = chart.locator(".heatmaplayer image").first.bounding_box()  # the 28x28 weights as drawn
         since = h.script_runs(page)
         page.mouse.click(box["x"] + box["width"] * 11.5 / 28, box["y"] + box["height"] * 16.5 / 28)
         h.wait_ready(page, since=since)
@@ -77,7 +78,7 @@ def click_cell(page, frame, row):
     frame.scroll_into_view_if_needed()
     box = frame.bounding_box()
     since = h.script_runs(page)
-    page.mouse.click(box["x"] + 15, box["y"] + 36 * (row + 0.5) + 36)
+    page.mouse.click(box["x"] + 15, box["y"] + 35 * (row + 1.5))
     h.wait_ready(page, since=since)
 
 
