@@ -9,6 +9,8 @@ from digitviz.baselines import pixel_similarity
 from digitviz.config import TrainConfig
 from digitviz.data import DataError, DigitData, load_digits
 from digitviz.engine import train
+from digitviz.lr_finder import lr_find
 from digitviz.records import EpochRecord
 
-__all__ = ["load_digits", "DigitData", "DataError", "pixel_similarity", "TrainConfig", "EpochRecord", "train"]
+__all__ = ["load_digits", "DigitData", "DataError", "pixel_similarity", "TrainConfig", "EpochRecord", "train",
+           "lr_find"]

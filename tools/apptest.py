@@ -33,3 +33,13 @@ def open_panel(at, name):
     at.segmented_control(key="panel").set_value(name).run()
     assert not at.exception, at.exception
     return at
+
+
+def train_run(at, epochs=3, **settings):
+    """Set the epochs and any other settings by key, then press Train."""
+    at.slider(key="epochs").set_value(epochs)
+    for key, value in settings.items():
+        {"lr": at.select_slider, "batch_size": at.select_slider}.get(key, at.selectbox)(key=key).set_value(value)
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    return at

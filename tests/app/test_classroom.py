@@ -10,16 +10,7 @@ import streamlit as st
 from digitviz import TrainConfig, load_digits, train
 from digitviz.export import model_npz
 from digitviz.settings import PRESETS, preset_values
-from tools.apptest import charts, open_panel, page
-
-
-def train_run(at, epochs=3, **settings):
-    at.slider(key="epochs").set_value(epochs)
-    for key, value in settings.items():
-        {"lr": at.select_slider, "batch_size": at.select_slider}.get(key, at.selectbox)(key=key).set_value(value)
-    at.button(key="train").click().run()
-    assert not at.exception, at.exception
-    return at
+from tools.apptest import charts, open_panel, page, train_run
 
 
 def test_a_link_sets_the_controls_and_the_page_writes_its_own_link():

@@ -1,10 +1,11 @@
 """The classroom panels, one module each; a panel is built only when a student opens it."""
 import streamlit as st
 
-from digitviz.ui.panels import board, compare, files, mistakes
+from digitviz.ui.panels import board, compare, files, inside, mistakes
 
 PANELS = {"mistakes": ("Mistakes", mistakes.mistakes_ui), "compare": ("Compare runs", compare.compare_ui),
-          "board": ("Class board", board.board_ui), "files": ("Save and load", files.files_ui)}
+          "board": ("Class board", board.board_ui), "files": ("Save and load", files.files_ui),
+          "inside": ("Inside SGD", inside.inside_ui)}
 
 
 def panels_ui(run, server):

@@ -17,7 +17,7 @@ def compare_ui(run, server):
     names = {r.number: r for r in runs}
     version = "-".join(str(n) for n in names)  # a new widget when the runs change, so no stale choice survives
     chosen = st.multiselect("Overlay runs", list(names), default=list(names)[-2:], format_func=lambda n: f"Run {n}",
-                            key=f"compare-{version}")
+                            key=overlay_key(runs))
     if chosen:
         labels = differences([names[n].settings() for n in chosen])
         curves = {f"Run {n}" + (f": {label}" if label else ""): names[n].records for n, label in zip(chosen, labels)}
@@ -30,6 +30,11 @@ def compare_ui(run, server):
     if right.button("Clear all runs", key="clear-runs"):
         forget_runs(set(names))
         st.rerun()
+
+
+def overlay_key(runs):
+    """The overlay picker's key: new whenever the runs change, so another panel can preset it for these runs."""
+    return "compare-" + "-".join(str(r.number) for r in runs if r.records)
 
 
 def forget_runs(numbers):

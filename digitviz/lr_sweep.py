@@ -1,0 +1,53 @@
+"""A learning-rate sweep: the same settings trained at every learning rate of the slider's scale, one run each.
+
+Each rate is an ordinary Run (digitviz.runs), appended to the session's history, so any point of the sweep's
+U-curve can be opened in Compare runs. Nothing here imports Streamlit.
+"""
+import dataclasses
+import math
+
+from digitviz import runs
+from digitviz.settings import LEARNING_RATES
+from digitviz.workers import TrainingError, Waiting
+
+
+def sweep_configs(config, train_size, rates=LEARNING_RATES):
+    """(configs, note): one config per rate; epochs capped so the whole sweep costs what one capped run may."""
+    epochs = min(config.epochs, max(1, runs.MAX_SAMPLE_EPOCHS // (train_size * len(rates))))
+    note = "" if epochs == config.epochs else (f"Each run of the sweep trains {epochs} epochs (not {config.epochs}), "
+                                               "so that the whole sweep costs one run's share of the server.")
+    return [dataclasses.replace(config, lr=float(lr), epochs=epochs) for lr in rates], note
+
+
+def lr_sweep(configs, digits, data, history, pool=None, done=None):
+    """Train each config to its end as a Run appended to `history`; `done(run)` after each. Returns the runs."""
+    swept = []
+    for config in configs:
+        run = runs.start_run(history, config, digits)
+        token = run.claim()
+        try:
+            for record in runs.records(run, config, data, pool):
+                if not isinstance(record, Waiting):  # the pool's turns: this sweep waits like any run
+                    run.add(record, token)
+        except TrainingError as e:  # a worker lost or out of time: the point shows what it reached, and why
+            run.stopped(str(e))
+            if not run.records:
+                history.remove(run)
+                continue
+        else:
+            run.finish()
+        swept.append(run)
+        if done:
+            done(run)
+    return swept
+
+
+def final_accuracy(run):
+    """The run's last validation accuracy; None where it diverged into numbers that are not numbers."""
+    acc = run.last.valid_acc
+    return acc if math.isfinite(acc) else None
+
+
+def snapped(lr, rates=LEARNING_RATES):
+    """The slider's rate nearest to `lr`, measured on its log scale."""
+    return min(rates, key=lambda r: abs(math.log(r) - math.log(lr)))

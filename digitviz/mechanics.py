@@ -1,0 +1,222 @@
+"""The lesson's mechanics, taken apart: the threshold, one SGD step, one weight swept. Pure functions, no Streamlit.
+
+Everything works on the lesson's linear model (`xb@weights + bias`, one output) with its real parameters, as a
+run's EpochRecord holds them, and computes the lesson's own quantities: `mnist_loss`, `batch_accuracy`, the
+gradient that `loss.backward()` would give and the step `p.data -= p.grad*lr`. Tests check each against the
+engine and against autograd.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from digitviz.engine import epoch_order
+from digitviz.losses import LOSS_FUNCS
+from digitviz.models import Linear
+
+SWEEP_POINTS = 401  # values of one weight tried by weight_sweep: enough that each step of accuracy shows
+# How far weight_sweep moves the weight either way. Each training image whose output crosses 0 is a step of 1/12,396
+# in accuracy: within 0.1 they are few and flat between; over 10 they blur into a bumpy curve.
+SPANS = (0.1, 1.0, 10.0)
+
+
+def lesson_model(params):
+    """The lesson's linear1 on fresh tensors of a record's params (weights (784, 1), bias (1,))."""
+    return Linear({k: torch.as_tensor(np.array(v, dtype=np.float32)) for k, v in params.items()})
+
+
+def raw_outputs(params, x):
+    """The model's raw outputs, before any sigmoid: (n, 784) -> (n,)."""
+    with torch.no_grad():
+        return lesson_model(params)(x)[:, 0]
+
+
+# ---------------------------------------------------------------- threshold and sigmoid
+
+@dataclass(frozen=True, eq=False)
+class Threshold:
+    """Validation raw outputs split by digit, histogram counts on shared bins, and accuracy at `threshold`."""
+    first: np.ndarray  # raw outputs of the validation images of the first digit (target 1)
+    second: np.ndarray  # and of the second digit (target 0)
+    edges: np.ndarray  # the histograms' bin edges, shared by both digits
+    first_counts: np.ndarray
+    second_counts: np.ndarray
+    threshold: float
+    accuracy: float  # fraction of validation images on the right side of the threshold
+
+
+def threshold_view(params, data, threshold=0.0, bins=60):
+    """Histograms of the validation raw outputs for each digit and the accuracy of saying 'first digit' above t."""
+    z = raw_outputs(params, data.valid_x).numpy()
+    y = data.valid_y[:, 0].numpy() == 1
+    edges = np.histogram_bin_edges(z, bins=bins)
+    return Threshold(z[y], z[~y], edges, np.histogram(z[y], edges)[0], np.histogram(z[~y], edges)[0],
+                     float(threshold), threshold_accuracy(z, y, threshold))
+
+
+def threshold_accuracy(z, is_first, threshold):
+    """The chapter's `(preds>0.0).float() == train_y` with the 0.0 moved to `threshold`."""
+    return float(np.mean((np.asarray(z) > threshold) == np.asarray(is_first)))
+
+
+def sigmoid(z):
+    """The lesson's sigmoid, 1/(1+exp(-x)), on numpy values."""
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+# ---------------------------------------------------------------- one step of SGD
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One mini-batch's step of SGD, every number of it: the batch, the ledger of mnist_loss, the gradient, the step.
+
+    The ledger has one row per example: its `share` of the loss (the shares sum to `loss`) and `dz`, the loss's
+    derivative with respect to its raw output; the example's push on the weights is `-lr * dz * x`.
+    """
+    epoch: int  # the epoch this batch belongs to (1-based)
+    batch: int  # 0-based index of the batch within the epoch
+    index: np.ndarray  # (n,) positions of the examples in the training set
+    xb: np.ndarray  # (n, 784)
+    yb: np.ndarray  # (n,) targets, 1 for the first digit
+    z: np.ndarray  # (n,) raw outputs before the step
+    p: np.ndarray  # (n,) sigmoid(z): the probability of the first digit
+    share: np.ndarray  # (n,) torch.where(targets==1, 1-p, p) / n: each example's part of the batch loss
+    dz: np.ndarray  # (n,) d loss / d z_i = p(1-p)(1-2y)/n
+    loss: float  # mnist_loss of the batch
+    grad: np.ndarray  # (784,) weights.grad as the step uses it (with the previous batches' added if not zeroed)
+    bias_grad: float
+    batch_grad: np.ndarray  # (784,) this batch's own gradient, what loss.backward() adds
+    lr: float
+    weights_before: np.ndarray  # (784,)
+    weights_after: np.ndarray
+    bias_before: float
+    bias_after: float
+
+    @property
+    def branch(self):
+        """Which side of torch.where each example takes: '1-p' where the target is 1, 'p' where it is 0."""
+        return np.where(self.yb == 1, "1-p", "p")
+
+    @property
+    def correct(self):
+        return (self.p > 0.5) == (self.yb == 1)
+
+    def push(self, i):
+        """Example i's own push on the weights, -lr * dz_i * x_i, as a (28, 28) map."""
+        return (-self.lr * self.dz[i] * self.xb[i]).reshape(28, 28)
+
+    @property
+    def update(self):
+        """-lr * weights.grad: what `p.data -= p.grad*lr` adds to each weight, (784,)."""
+        return -self.lr * self.grad
+
+
+def batch_index(config, n, epoch, batch):
+    """Positions in the training set of the examples in one batch, in the run's own order (shuffled or not)."""
+    order = epoch_order(config, epoch, n)
+    positions = torch.arange(n) if order is None else order
+    return positions[batch * config.batch_size:(batch + 1) * config.batch_size].numpy()
+
+
+def batches_per_epoch(config, n):
+    return -(-n // config.batch_size)
+
+
+def sgd_step(params, data, config, epoch, batch, carried=None):
+    """The lesson's calc_grad and step for one batch: returns (Step, params after the step).
+
+    `carried`: gradients left over from earlier batches, as when `p.grad.zero_()` is forgotten (None: zeroed).
+    """
+    index = batch_index(config, len(data.train_x), epoch, batch)
+    xb, yb = data.train_x[index], data.train_y[index]  # (n, 784), (n, 1)
+    w = np.asarray(params["weights"], dtype=np.float32)[:, 0]
+    b = float(np.asarray(params["bias"])[0])
+    z = (data.train_x[index].numpy() @ w + b).astype(np.float32)  # (n, 784) -> (n,)
+    p = sigmoid(z)
+    y = yb[:, 0].numpy()
+    n = len(index)
+    share = np.where(y == 1, 1 - p, p) / n
+    dz = p * (1 - p) * (1 - 2 * y) / n
+    batch_grad, batch_bias = xb.numpy().T.astype(np.float64) @ dz, float(dz.sum())
+    grad, bias_grad = batch_grad, batch_bias
+    if carried is not None:
+        grad, bias_grad = grad + carried[0], bias_grad + carried[1]
+    after_w, after_b = w - config.lr * grad, b - config.lr * bias_grad
+    step = Step(epoch, batch, index, xb.numpy(), y, z, p, share, dz, float(share.sum()), grad, bias_grad,
+                batch_grad, config.lr, w, after_w, b, after_b)
+    after = {"weights": after_w.astype(np.float32)[:, None], "bias": np.array([after_b], dtype=np.float32)}
+    return step, after
+
+
+def next_batch(epoch, batch, config, n):
+    """(epoch, batch) of the batch after this one, rolling over into the next epoch."""
+    return (epoch, batch + 1) if batch + 1 < batches_per_epoch(config, n) else (epoch + 1, 0)
+
+
+def forgotten_zero(params, data, config, epoch, batches):
+    """Validation accuracy after each of `batches` steps from `params`, with `p.grad.zero_()` and without it.
+
+    Returns {"zeroed": [...], "forgotten": [...], "grad_norm_zeroed": [...], "grad_norm_forgotten": [...]}.
+    """
+    curves = {}
+    for name, forget in (("zeroed", False), ("forgotten", True)):
+        current, carried, at = params, None, (epoch, 0)
+        accs, norms = [], []
+        for _ in range(batches):
+            step, current = sgd_step(current, data, config, *at, carried=carried)
+            carried = (step.grad, step.bias_grad) if forget else None
+            at = next_batch(*at, config, len(data.train_x))
+            accs.append(threshold_accuracy(raw_outputs(current, data.valid_x), data.valid_y[:, 0] == 1, 0.0))
+            norms.append(float(np.linalg.norm(step.grad)))
+        curves[name], curves[f"grad_norm_{name}"] = accs, norms
+    return curves
+
+
+# ---------------------------------------------------------------- why not accuracy as the loss
+
+@dataclass(frozen=True, eq=False)
+class WeightSweep:
+    """Accuracy and mnist_loss on the training set as one weight moves, the rest held where they are."""
+    pixel: int  # 0..783, row * 28 + col
+    current: float  # the weight's value now
+    values: np.ndarray  # (SWEEP_POINTS,) the values tried
+    accuracy: np.ndarray  # (SWEEP_POINTS,)
+    loss: np.ndarray
+    slope: float  # d mnist_loss / d weight at the current value: the gradient SGD follows
+    loss_now: float
+    accuracy_now: float
+    inked: int  # how many training images have any ink at this pixel: with none, the weight does nothing
+
+
+def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
+    """Sweep weights[pixel] over current +- span and measure training accuracy and mnist_loss at each value."""
+    x, y = data.train_x, data.train_y[:, 0].numpy()
+    z = raw_outputs(params, x).numpy()  # (n,)
+    ink = x[:, pixel].numpy()  # (n,)
+    w0 = float(np.asarray(params["weights"])[pixel, 0])
+    values = np.linspace(w0 - span, w0 + span, points)
+    # float32, as the model computes: (n,) -> (n, points), z moving by ink * change
+    zs = z[:, None] + ink[:, None] * (values - w0).astype(np.float32)[None, :]
+    with np.errstate(over="ignore"):  # exp of a large negative output overflows to inf, and 1/(1+inf) is the 0 we want
+        p = 1 / (1 + np.exp(-zs))
+    first = (y == 1)[:, None]
+    accuracy = ((zs > 0) == first).mean(0)
+    loss = np.where(first, 1 - p, p).mean(0)
+    p0 = sigmoid(z)
+    slope = float(np.mean(p0 * (1 - p0) * (1 - 2 * y) * ink.astype(np.float64)))
+    return WeightSweep(pixel, w0, values, accuracy, loss, slope, float(np.where(y == 1, 1 - p0, p0).mean()),
+                       float(((z > 0) == (y == 1)).mean()), int((ink > 0).sum()))
+
+
+def steepest_pixel(params, data):
+    """The pixel whose weight the whole training set's mnist_loss is most sensitive to: a lively default."""
+    z = raw_outputs(params, data.train_x)
+    p = z.sigmoid()
+    dz = p * (1 - p) * (1 - 2 * data.train_y[:, 0]) / len(z)
+    return int((data.train_x.T @ dz).abs().argmax())
+
+
+def loss_of(params, x, y, loss="mnist_loss"):
+    """A loss of the engine's on the lesson's model: the reference the numbers above are checked against."""
+    with torch.no_grad():
+        return LOSS_FUNCS[loss](lesson_model(params)(x), y).item()

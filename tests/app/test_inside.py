@@ -1,0 +1,144 @@
+"""Inside SGD through AppTest: each view opens in two clicks and shows the engine's own numbers."""
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from digitviz import TrainConfig, train
+from digitviz.losses import mnist_loss
+from digitviz.mechanics import threshold_view
+from digitviz.settings import LEARNING_RATES
+from tools.apptest import charts, open_panel, page, train_run
+
+VIEWS = ("threshold", "step", "accuracy", "finder", "sweep")
+
+
+def open_view(at, view):
+    at.segmented_control(key="inside_view").set_value(view).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def figures(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def x_title(spec):
+    """The x axis's title; for charts stacked on a shared x axis, the bottom one's."""
+    layout = spec["layout"]
+    return layout.get("xaxis2", layout.get("xaxis", {})).get("title", {}).get("text", "")
+
+
+def markdown(at):
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_the_panel_costs_nothing_until_a_view_is_opened():
+    at = open_panel(page(), "inside")
+    assert at.segmented_control(key="inside_view").value is None
+    assert "sgd_state" not in at.session_state and "lr_found" not in at.session_state
+    assert not [k for k in charts(at) if "threshold" in k.lower()]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_view_opens_from_a_link_in_one_click(view):
+    at = open_view(page(panel="inside"), view)
+    assert at.segmented_control(key="panel").value == "inside"
+    assert "the page's default model (no run yet" in " ".join(c.value for c in at.caption)
+    assert at.code, "each view shows the lesson's code it illustrates"
+
+
+def test_the_views_follow_the_replayed_epoch():
+    at = train_run(page(panel="inside"), epochs=3)
+    at.slider(key="replay-1-3").set_value(1).run()
+    open_view(at, "threshold")
+    assert "Using run 1 at epoch 1." in [c.value for c in at.caption]
+    first = at.session_state.run.records[0]
+    assert f"Accuracy at this threshold: {first.valid_acc:.2%}" in charts(at)
+
+
+def test_all_ten_digits_get_a_note_not_a_view():
+    at = open_view(page(panel="inside", digits="all"), "step")
+    assert any("choose **a pair**" in i.value for i in at.info) and not at.dataframe
+
+
+def test_the_threshold_recomputes_the_engines_accuracy(data):
+    at = train_run(page(panel="inside"), epochs=3)
+    open_view(at, "threshold")
+    record = at.session_state.run.last
+    title = [k for k in charts(at) if k.startswith("Accuracy at this threshold")][0]
+    assert title == f"Accuracy at this threshold: {record.valid_acc:.2%}"  # threshold 0: the run's own accuracy
+    at.slider(key="threshold").set_value(3.0).run()
+    expected = threshold_view(record.params, data, 3.0).accuracy
+    assert f"Accuracy at this threshold: {expected:.2%}" in charts(at)
+    at.toggle(key="threshold-after").set_value(True).run()
+    assert not at.exception and "preds>0.5" in at.code[0].value
+    assert any("sigmoid(output)" in x_title(s) for s in figures(at))
+
+
+def test_stepping_shows_each_batch_and_its_ledger_sums_to_its_loss(data):
+    at = train_run(page(panel="inside"), epochs=3)
+    open_view(at, "step")
+    assert "Epoch 4, batch 1 of 49" in markdown(at)
+    for _ in range(2):
+        at.button(key="sgd-next").click().run()
+    assert not at.exception and "Epoch 4, batch 3 of 49" in markdown(at) and "2 steps taken" in markdown(at)
+    (ledger,) = [d.value for d in at.dataframe if "torch.where branch" in d.value.columns]
+    assert len(ledger) == 256 and set(ledger["torch.where branch"]) == {"1-p"}  # batch 3 of the lesson's: all 3s
+    xb, yb = data.train_x[512:768], data.train_y[512:768]
+    state = at.session_state.sgd_state
+    z = xb @ torch.from_numpy(np.array(state["params"]["weights"])) + float(state["params"]["bias"][0])
+    assert ledger["share of loss"].sum() == pytest.approx(mnist_loss(z, yb).item(), abs=1e-6)
+    assert ledger["share of gradient"].sum() == pytest.approx(1.0, abs=1e-4)
+    at.button(key="sgd-again").click().run()
+    assert "Epoch 4, batch 1 of 49" in markdown(at)
+    at.toggle(key="sgd-forget").set_value(True).run()
+    assert not at.exception and "Without `zero_()`" in markdown(at)
+    assert any(s["layout"].get("yaxis2", {}).get("title", {}).get("text") == "size of p.grad" for s in figures(at))
+
+
+def test_a_swept_weight_shows_flat_accuracy_beside_a_sloped_loss():
+    at = open_view(page(panel="inside"), "accuracy")
+    at.number_input(key="sweep-row").set_value(14).run()
+    at.number_input(key="sweep-col").set_value(10).run()
+    assert not at.exception
+    (sweep,) = [s for s in figures(at) if "weight of" in x_title(s)]
+    assert x_title(sweep) == "weight of row 14, col 10"
+    assert re.search(r"stays exactly the same between \*\*\d+%\*\*", markdown(at))
+    at.number_input(key="sweep-row").set_value(0).run()
+    at.number_input(key="sweep-col").set_value(0).run()
+    assert "No training image has ink at this pixel" in " ".join(i.value for i in at.info)
+
+
+def test_the_finder_warns_about_unshuffled_batches_and_sets_the_slider(data):
+    at = open_view(page(panel="inside"), "finder")
+    assert "not shuffled" in at.warning[0].value
+    at.button(key="lr-find").click().run()
+    assert not at.exception
+    (_, found) = at.session_state.lr_found
+    assert found.stopped_early  # the lesson's batches: all 3s, then the 7s
+    assert any(k.startswith("Learning-rate finder") for k in charts(at))
+    name = next(n for n, lr in found.suggestions.items() if lr is not None)
+    at.button(key=f"use-{name}").click().run()
+    assert at.select_slider(key="lr").value in LEARNING_RATES
+    nearest = min(LEARNING_RATES, key=lambda r: abs(np.log(r / found.suggestions[name])))
+    assert at.select_slider(key="lr").value == nearest
+
+
+def test_the_sweep_trains_every_rate_as_runs_to_compare(data):
+    at = train_run(page(panel="inside"), epochs=2)
+    open_view(at, "sweep")
+    at.button(key="lr-sweep").click().run()
+    assert not at.exception
+    swept = [r for r in at.session_state.runs if r.number in at.session_state.lr_sweep]
+    assert [r.config.lr for r in swept] == list(LEARNING_RATES)
+    for run in swept[4:7]:  # each point is the engine's own run at that rate
+        *_, last = train(TrainConfig(lr=run.config.lr, epochs=2), data)
+        assert run.last.valid_acc == last.valid_acc
+    assert "Final validation accuracy at each learning rate" in charts(at)
+    at.button(key="lr-sweep-compare").click().run()
+    assert at.segmented_control(key="panel").value == "compare"
+    chosen = [m for m in at.multiselect if m.key.startswith("compare-")][0].value
+    assert chosen == [r.number for r in swept]

@@ -1,0 +1,50 @@
+"""The learning-rate sweep: each point is the engine's own run at that rate, kept as a Run to compare."""
+import dataclasses
+
+import pytest
+
+from digitviz import TrainConfig, train
+from digitviz.lr_sweep import final_accuracy, lr_sweep, snapped, sweep_configs
+from digitviz.runs import MAX_SAMPLE_EPOCHS
+from digitviz.settings import LEARNING_RATES
+from digitviz.workers import TrainingPool
+
+
+def test_each_point_is_the_engines_run_at_that_rate(data):
+    configs, note = sweep_configs(TrainConfig(epochs=10), len(data.train_x))
+    assert [c.lr for c in configs] == list(LEARNING_RATES) and note == ""
+    history = [object.__new__(type("Old", (), {"number": 4}))]  # an earlier run: the sweep numbers on from it
+    seen = []
+    swept = lr_sweep(configs, (3, 7), data, history, done=seen.append)
+    assert seen == swept and history[1:] == swept and [r.number for r in swept] == list(range(5, 17))
+    for run in swept:
+        records = list(train(run.config, data))
+        assert [r.valid_acc for r in run.records] == [r.valid_acc for r in records]
+        assert final_accuracy(run) == (records[-1].valid_acc if not records[-1].diverged else final_accuracy(run))
+        assert run.status == ("diverged" if records[-1].diverged else "done")
+    best = max(swept, key=lambda r: final_accuracy(r) or 0)
+    assert 0.3 <= best.config.lr <= 10 and final_accuracy(best) > 0.95  # the top of the curve, where the lesson is
+    assert final_accuracy(swept[0]) < final_accuracy(best) - 0.3  # too slow on the left
+    assert swept[-1].status == "diverged" and final_accuracy(swept[-1]) < final_accuracy(best) - 0.3  # too fast
+
+
+def test_the_worker_pool_gives_the_same_points(data):
+    configs = [dataclasses.replace(c, epochs=3) for c in sweep_configs(TrainConfig(), len(data.train_x))[0][5:8]]
+    pool = TrainingPool(1)
+    try:
+        pooled = lr_sweep(configs, (3, 7), data, [], pool=pool)
+    finally:
+        pool.close()
+    in_thread = lr_sweep(configs, (3, 7), data, [])
+    assert [r.last.valid_acc for r in pooled] == [r.last.valid_acc for r in in_thread]
+
+
+def test_a_long_sweep_is_capped_to_one_runs_cost(data):
+    configs, note = sweep_configs(TrainConfig(epochs=1000), len(data.train_x))
+    total = sum(c.epochs for c in configs) * len(data.train_x)
+    assert total <= MAX_SAMPLE_EPOCHS and configs[0].epochs == 83 and "83 epochs" in note
+
+
+@pytest.mark.parametrize("lr,slider", [(1.1e-6, 0.001), (0.083, 0.1), (0.2, 0.3), (0.33, 0.3), (4e3, 1000.0)])
+def test_a_suggestion_snaps_to_the_sliders_scale(lr, slider):
+    assert snapped(lr) == slider
