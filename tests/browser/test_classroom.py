@@ -45,7 +45,7 @@ def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
     app = open_app(page, f"{app_url}/?panel=board")
     set_epochs(app, 3)
     click(app, button(app, "Train"))
-    name = app.get_by_label("Your name on the board")
+    name = app.get_by_role("textbox", name="Your name on the board")
     name.fill("Ada Lovelace")
     name.press("Enter")
     click(app, app.get_by_role("button", name="Post my run"))
@@ -55,6 +55,23 @@ def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
     expect(board).to_be_visible()
     expect(board.get_by_text("Ada Lovelace").first).to_be_attached()
     assert errors_on_page(classmate) == []
+
+
+def test_a_projected_board_shows_new_posts_by_itself(page, app_url, browser):
+    """The teacher's projected board, opened first, shows a student's post within seconds, with no reload."""
+    projector = fresh_page(browser, f"{app_url}/?panel=board")
+    expect(projector.get_by_text("Every experiment on this server.")).to_be_visible()
+    app = open_app(page, f"{app_url}/?panel=board")
+    set_epochs(app, 2)
+    click(app, button(app, "Train"))
+    name = app.get_by_role("textbox", name="Your name on the board")
+    name.fill("Grace Hopper")
+    name.press("Enter")
+    click(app, app.get_by_role("button", name="Post my run"))
+    expect(app.get_by_text("Posted: your run is on the board.")).to_be_visible()
+    board = projector.get_by_test_id("stDataFrame").first
+    expect(board.get_by_text("Grace Hopper").first).to_be_attached(timeout=20_000)
+    assert errors_on_page(projector) == []
 
 
 def test_a_refresh_keeps_the_students_runs(page, app_url):
