@@ -1,6 +1,6 @@
 """Screenshots of the Inside SGD views for docs/, from the real server in headless Chromium.
 
-    .venv/bin/python scripts/screenshots_inside.py [--out docs] [--theme light|dark] [--width 1400] [--height 1000]
+    .venv/bin/python -m scripts.screenshots_inside [--out docs] [--theme light|dark] [--width 1400] [--height 1000]
 
 Writes inside-threshold.png, inside-step.png, inside-accuracy.png, inside-finder.png and inside-sweep.png: each
 the Inside SGD panel after a 5-epoch Train, with the view opened and used (a threshold dragged, two batches
@@ -8,38 +8,17 @@ stepped and a ledger row clicked, a pixel clicked, the finder run, the sweep tra
 size adds a suffix (inside-step-dark.png, inside-step-390.png). Needs Chromium (/usr/bin/chromium).
 """
 import argparse
-import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import browser_helpers  # noqa: E402
+from scripts.screenshots import open_page, train
+from tools import ROOT
+from tools import browser as h
 
-h = browser_helpers()
 PANEL = ".st-key-inside-panel"
 
 
-def open_page(browser, url, width, height):
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    page.add_init_script(h.TRACK_RUNS)
-    page.set_default_timeout(120_000)
-    return h.open_app(page, url)
-
-
-def train(page):
-    """Press Train, opening the sidebar first on a narrow screen, and close it again."""
-    sidebar = page.get_by_test_id("stSidebar")
-    collapsed = sidebar.get_attribute("data-collapsed") == "true"
-    if collapsed:
-        page.get_by_test_id("stExpandSidebarButton").click()
-        page.wait_for_timeout(600)
-    h.click(page, h.button(page, "Train"))
-    h.accuracy_chart(page)
-    if collapsed:
-        page.get_by_test_id("stSidebarCollapseButton").get_by_role("button").click()
-        page.wait_for_timeout(600)
 
 
 def open_view(page, label):
