@@ -94,6 +94,18 @@ def records(run, config, data, pool=None, chunk_seconds=0.25):
     return pool.train(config, run.digits, start=run.last, chunk_seconds=chunk_seconds)
 
 
+def rest_of(config, digits, data, start, pool=None, chunk_seconds=0.25):
+    """A fresh run's records after `start` (None: from the beginning), up to its config.epochs in all: how a run
+    that someone else began goes on (digitviz.trajectories)."""
+    done = start.epoch if start is not None else 0
+    if done >= config.epochs or (start is not None and start.diverged):
+        return iter(())
+    more = dataclasses.replace(config, epochs=config.epochs - done)
+    if pool is None:
+        return train(more, data, start=start)
+    return pool.train(more, digits, start=start, chunk_seconds=chunk_seconds)
+
+
 def classifier(run, digits, loaded=None):
     """(params, whose) of the model that classifies a drawing: a loaded file's for these digits, else the run's;
     None when neither fits, and the page's default model classifies."""

@@ -1,15 +1,15 @@
 """The live dashboard: status, progress, metrics, the two curves, the weight map and the lesson's baseline."""
-import math
+import contextlib
 import time
 
 import streamlit as st
 
 from digitviz import runs, text
-from digitviz.figures import accuracy_figure, loss_figure, weight_map_figure
-from digitviz.engine import initial_params, weight_map  # MERGE: models / records
+from digitviz.player import run_payload
 from digitviz.ui import CHART, resources
+from digitviz.ui.player import player_ui
 
-REDRAW_SECONDS = 0.25  # at least 3 redraws a second while training, without drawing dominating the time
+REDRAW_SECONDS = 0.25  # the player gets more records at least 4 times a second while training; it animates between
 SLOT_POLL_SECONDS = 1.0  # how soon a waiting run that was stopped, or whose student left, lets go
 
 
@@ -25,12 +25,8 @@ def current_run(action):
 
 def dashboard_ui(digits, baseline):
     """Lay out the page and return the placeholders that training redraws."""
-    view = {"status": st.empty(), "progress": st.empty(), "metrics": st.empty()}
+    view = {"status": st.empty(), "player": st.empty(), "note": st.empty()}
     left, right = st.columns(2)
-    view["accuracy"], view["loss"] = left.empty(), right.empty()
-    left, right = st.columns(2)
-    view["weights"] = left.empty()
-    view["replay"] = left.container()
     view["learned"] = left.toggle("Show only what training changed", key="learned",
                                   help="Weights minus the starting weights. With a large init std the starting "
                                        "noise hides the pattern; this subtracts it and shows what SGD learned.")
@@ -70,13 +66,28 @@ def wait_for_slot(view, server):
 
 
 def train_live(run, config, view, server):
-    """Train, appending every record to the run and redrawing at most every REDRAW_SECONDS."""
+    """Train, appending every record to the run and sending the player more at most every REDRAW_SECONDS.
+    A fresh run comes through the server's trajectory cache: whoever asked for the same settings first computes
+    it, and everyone else reads the same records (Step and Resume continue one student's own run)."""
     data, baseline = resources.lesson_data(run.digits)
-    next_draw, slots = 0.0, wait_for_slot(view, server)
-    token = run.claim()
-    try:
-        pool = resources.training_pool(server.processes)
-        for record in runs.records(run, config, data, pool, chunk_seconds=REDRAW_SECONDS):
+    pool = resources.training_pool(server.processes)
+
+    def with_slot(records):
+        slots = wait_for_slot(view, server)
+        try:
+            yield from records()
+        finally:
+            slots.release()
+
+    if run.last is None:
+        key = (config, run.digits, resources.lesson_data_key(run.digits))
+        records = resources.trajectories(server.cache_bytes).follow(key, lambda start: with_slot(
+            lambda: runs.rest_of(config, run.digits, data, start, pool, chunk_seconds=REDRAW_SECONDS)))
+    else:
+        records = with_slot(lambda: runs.records(run, config, data, pool, chunk_seconds=REDRAW_SECONDS))
+    next_draw, token = 0.0, run.claim()
+    with contextlib.closing(records):
+        for record in records:
             if not run.add(record, token):  # a newer script run has taken this run over (Stop, Step, ...)
                 return
             if time.perf_counter() >= next_draw:
@@ -85,52 +96,22 @@ def train_live(run, config, view, server):
                 # On a busy server drawing slows down too: then draw less often, so that drawing never takes
                 # more than a quarter of the time, and training (everyone's) goes on.
                 next_draw = time.perf_counter() + max(REDRAW_SECONDS, 3 * (time.perf_counter() - began))
-    finally:
-        slots.release()
     run.finish()
 
 
 def show_run(run, view):
-    """The run as it stands, with an epoch slider to replay it once it is not training."""
+    """The run as it stands; the player in the browser replays it."""
     if run is None or not run.records:
         view["status"].info("Set the learning rate and epochs in the sidebar, then press **Train**.")
         return
-    upto = len(run.records)
-    if len(run.records) > 1:
-        # keyed by the run and its length so that the slider jumps to the newest epoch whenever the run grows
-        upto = view["replay"].slider("Replay: show epoch", 1, len(run.records), len(run.records),
-                                     key=f"replay-{run.number}-{len(run.records)}",
-                                     help="Drag to see the weights and the curves as they were at that epoch.")
-    draw(run, view, resources.lesson_data(run.digits)[1], upto=upto)
+    draw(run, view, resources.lesson_data(run.digits)[1])
 
 
-def draw(run, view, baseline, upto=None, tag="final"):
-    """Redraw every placeholder; `tag` keeps each redraw's charts distinct within one script run."""
-    records = run.records[:upto]
-    last = records[-1]
-    target = max(run.target, run.last.epoch)
+def draw(run, view, baseline, tag="final"):
+    """Send the run so far: the status line, the player's records and, for a diverged run, why it stopped.
+    `tag` keeps each redraw's player distinct within one script run."""
     view["status"].markdown(text.status_text(run))
-    view["progress"].progress(last.epoch / target, text=f"epoch {last.epoch} of {target}")
-    with view["metrics"].container():
-        summary_ui(run, records, baseline)
-    view["accuracy"].plotly_chart(accuracy_figure(records, baseline.l1.overall, target), key=f"acc-{tag}", **CHART)
-    view["loss"].plotly_chart(loss_figure(records, target), key=f"loss-{tag}", **CHART)
-    weights, title = last.weights, f"Weights after epoch {last.epoch}"
-    if view["learned"]:
-        weights = weights - weight_map(initial_params(run.config))
-        title = f"Change in the weights after epoch {last.epoch}"
-    title += " (hidden units)" if run.config.model == "two_layer" else ""
-    view["weights"].plotly_chart(weight_map_figure(weights, run.digits, title), key=f"weights-{tag}", **CHART)
-
-
-def summary_ui(run, records, baseline):
-    """Accuracy against the baseline, loss, time; and why a diverged run stopped."""
-    last = records[-1]
-    a, b, c = st.columns(3)
-    gain = (last.valid_acc - baseline.l1.overall) * 100
-    a.metric("Validation accuracy", f"{last.valid_acc:.2%}", f"{gain:+.2f} pts vs mean-image baseline")
-    b.metric("Validation loss", f"{last.valid_loss:.4f}" if math.isfinite(last.valid_loss) else "not a number")
-    c.metric("Training time", f"{last.seconds:.2f} s", text.ms_per_epoch(last, len(records)),
-             delta_color="off", delta_arrow="off")
-    if last.diverged:
-        st.error(text.divergence_advice(run))
+    with view["player"]:
+        player_ui(run_payload(run, baseline.l1.overall, learned=view["learned"]), key=f"player-{tag}")
+    if run.last.diverged:
+        view["note"].error(text.divergence_advice(run))

@@ -8,6 +8,7 @@ from digitviz.board import Board
 from digitviz.figures import mean_images_figure
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of
+from digitviz.trajectories import TrajectoryCache, data_key
 from digitviz.workers import TrainingPool
 
 
@@ -37,6 +38,18 @@ def baseline_figure(digits):
 def training_pool(processes):
     """Worker processes shared by every session on this server, started at the first Train."""
     return TrainingPool(processes) if processes > 0 else None
+
+
+@st.cache_resource
+def trajectories(max_bytes):
+    """Runs already computed (or being computed), by config and data, shared by every session on this server."""
+    return TrajectoryCache(max_bytes)
+
+
+@st.cache_resource
+def lesson_data_key(digits):
+    """The fingerprint of lesson_data(digits)'s tensors, computed once."""
+    return data_key(lesson_data(digits)[0])
 
 
 @st.cache_resource
