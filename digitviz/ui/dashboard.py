@@ -92,7 +92,7 @@ def train_live(run, config, view, server):
                 return
             if time.perf_counter() >= next_draw:
                 began = time.perf_counter()
-                draw(run, view, baseline, tag=f"live-{record.epoch}")
+                draw(run, view, baseline)
                 # On a busy server drawing slows down too: then draw less often, so that drawing never takes
                 # more than a quarter of the time, and training (everyone's) goes on.
                 next_draw = time.perf_counter() + max(REDRAW_SECONDS, 3 * (time.perf_counter() - began))
@@ -107,11 +107,10 @@ def show_run(run, view):
     draw(run, view, resources.lesson_data(run.digits)[1])
 
 
-def draw(run, view, baseline, tag="final"):
-    """Send the run so far: the status line, the player's records and, for a diverged run, why it stopped.
-    `tag` keeps each redraw's player distinct within one script run."""
+def draw(run, view, baseline):
+    """Send the run so far: the status line, the player's records and, for a diverged run, why it stopped."""
     view["status"].markdown(text.status_text(run))
     with view["player"]:
-        player_ui(run_payload(run, baseline.l1.overall, learned=view["learned"]), key=f"player-{tag}")
+        player_ui(run_payload(run, baseline.l1.overall, learned=view["learned"]))
     if run.last.diverged:
         view["note"].error(text.divergence_advice(run))

@@ -31,6 +31,8 @@ def trained(page, epochs):
 
 def test_a_300_epoch_run_plays_at_30_distinct_epochs_a_second(app):
     trained(app, 300)
+    # the run reached the browser in several updates, each fed to the one player: none was mounted afresh
+    assert app.evaluate("() => window.__digitvizPlayers") == 1
     player_speed(app, "100")
     app.locator(PLAYER).get_by_role("button", name="Play").click()  # from epoch 1 again, at 100 epochs a second
     app.evaluate(WATCH)

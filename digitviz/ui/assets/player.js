@@ -58,6 +58,7 @@ function lookupTable(colorscale) {
 
 class Player {
   constructor(parent) {
+    window.__digitvizPlayers = (window.__digitvizPlayers || 0) + 1; // tests check a run keeps one player
     this.root = el("div", {"data-testid": "digitviz-player", "class": "dvp", "data-epoch": "0", "data-playing": "false"});
     this.root.__player = this;
     this.metrics = el("div", {"class": "dvp-metrics"});
