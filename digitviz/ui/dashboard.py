@@ -25,7 +25,7 @@ def current_run(action):
 
 def dashboard_ui(digits, baseline):
     """Lay out the page and return the placeholders that training redraws."""
-    view = {"status": st.empty(), "player": st.empty(), "note": st.empty()}
+    view = {"status": st.empty(), "note": st.empty(), "player": st.empty()}  # why a run diverged, above its curves
     left, right = st.columns(2)
     view["learned"] = left.toggle("Show only what training changed", key="learned",
                                   help="Weights minus the starting weights. With a large init std the starting "
