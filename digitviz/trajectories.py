@@ -75,7 +75,8 @@ class TrajectoryCache:
         records = produce(entry.records[-1] if entry.records else None)
         try:
             for record in records:
-                self._add(key, entry, record)
+                if hasattr(record, "params"):  # a record; anything else (a note that the run waits) passes through
+                    self._add(key, entry, record)
                 yield record
             with entry.changed:
                 entry.done = True
