@@ -1,13 +1,14 @@
 """A class at once: N simulated students open the page in the same minute and all press Train.
 
-    python benchmarks/bench_load.py [--students 1 10 30] [--epochs 30] [--timeout 300]
+    python benchmarks/bench_load.py [--students 1 10 30] [--epochs 30] [--timeout 300] [--same-settings]
 
 Starts the real server (`streamlit run streamlit_app.py` on a free 127.0.0.1 port, as the tests do) and
 drives it with benchmarks/student.py's websocket clients, which speak the browser's protocol. For each N:
 
 - N students connect at once, each with its own link `?seed=<i>&epochs=E`, and wait for the page; each class
   has seeds no earlier class had, so that no run comes from the server's run cache (digitviz.trajectories):
-  every student's run is computed;
+  every student's run is computed. With --same-settings, a class all has one fresh seed: the teacher's
+  settings, which the server computes once and everyone follows;
 - all press Train at the same moment; each waits until its run is fully drawn (the status line says
   `: done` and the player has all E epochs of the "Accuracy" curve) and its script run has finished;
 - while they train, one more client loads the page without training: how long a newcomer waits;
@@ -171,10 +172,10 @@ async def probe_load(url, delay):
         await newcomer.close()
 
 
-async def one_class(server, meter, n, first_seed, epochs, expected, timeout):
+async def one_class(server, meter, n, first_seed, epochs, expected, timeout, same=False):
     result = {"n": n, "errors": []}
     rss_before, cpu_before, own_before = meter.rss(), meter.cpu_seconds(), own_cpu_seconds()
-    seeds = range(first_seed, first_seed + n)
+    seeds = [first_seed] * n if same else range(first_seed, first_seed + n)
     students = [Student(server.url, f"seed={i}&epochs={epochs}", name=f"seed {i}") for i in seeds]
 
     began = time.perf_counter()
@@ -261,7 +262,7 @@ def spread(values):
            f"{fmt(max(values) if values else None)}"
 
 
-def report(results, epochs, cores):
+def report(results, epochs, cores, same=False):
     rows = [("students", lambda r: str(r["n"])),
             ("completed, own records", lambda r: f"{r['completed']}/{r['n']}"),
             ("page load, all at once: median / p95 / max s", lambda r: spread(r["load_s"])),
@@ -290,8 +291,8 @@ def report(results, epochs, cores):
     width = max(len(name) for name, _ in rows)
     cols = [[cell(r) for r in results] for _, cell in rows]
     colw = max(len(c) for col in cols for c in col) + 2
-    print(f"\n{epochs}-epoch runs, one per student, each with a seed of its own; times from each student's own "
-          "click\n")
+    whose = "the whole class with one seed (the same run)" if same else "each with a seed of its own"
+    print(f"\n{epochs}-epoch runs, one per student, {whose}; times from each student's own click\n")
     for (name, _), col in zip(rows, cols):
         print(name.ljust(width), "|", "".join(c.rjust(colw) for c in col))
     for r in results:
@@ -340,13 +341,14 @@ async def run(args):
                   f"first run {first.finished_at - first.clicked_at:.1f} s")
         results, first_seed = [], 1
         for n in args.students:
-            results.append(await one_class(server, meter, n, first_seed, args.epochs, expected, args.timeout))
-            first_seed += n
+            results.append(await one_class(server, meter, n, first_seed, args.epochs, expected, args.timeout,
+                                           args.same_settings))
+            first_seed += 1 if args.same_settings else n
             r = results[-1]
             print(f"N={n}: {r['completed']}/{n} done, p95 click->drawn {fmt(pct(r['drawn'], 95))} s")
             if not server.alive():
                 raise RuntimeError(f"the server died during N={n}")
-        report(results, args.epochs, os.cpu_count())
+        report(results, args.epochs, os.cpu_count(), args.same_settings)
         log_summary(server.log_text())
         return results
     finally:
@@ -358,6 +360,7 @@ def main():
     p.add_argument("--students", type=int, nargs="+", default=[1, 10, 30])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--timeout", type=float, default=300, help="seconds a student waits for one script run")
+    p.add_argument("--same-settings", action="store_true", help="every student of a class trains the same run")
     args = p.parse_args()
     if not all(1 <= n <= 200 for n in args.students) or not 1 <= args.epochs <= 1000:
         p.error("students: 1 to 200 each; epochs: 1 to 1000")
