@@ -56,6 +56,13 @@ function lookupTable(colorscale) {
   return lut;
 }
 
+function legendRows(widths, w) {
+  // [x, distance from the bottom] of each legend entry: one row, or one entry a row where the chart is narrow
+  const total = widths.reduce((a, b) => a + b, 0) + 16 * (widths.length - 1);
+  if (8 + total <= w) return widths.map((_, i) => [8 + widths.slice(0, i).reduce((a, b) => a + b + 16, 0), 14]);
+  return widths.map((_, i) => [8, 14 + 18 * (widths.length - 1 - i)]);
+}
+
 class Player {
   constructor(parent) {
     window.__digitvizPlayers = (window.__digitvizPlayers || 0) + 1; // tests check a run keeps one player
@@ -250,7 +257,9 @@ class Player {
   }
 
   chart(ctx, w, h, chart, k, theme) {
-    const a = this.a, m = this.meta, box = {l: 66, r: 12, t: 44, b: 70};
+    ctx.font = `14px ${theme.font}`;
+    const twoRows = legendRows(chart.series.map(([name]) => 32 + ctx.measureText(name).width), w).some(([, y]) => y !== 14);
+    const a = this.a, m = this.meta, box = {l: 66, r: 12, t: 44, b: twoRows ? 84 : 70};
     const x1 = w - box.r, y1 = h - box.b, target = m.target;
     const [lo, hi] = this.yRange(chart);
     const X = e => box.l + (e - 0.5) / target * (x1 - box.l), Y = v => y1 - (v - lo) / (hi - lo) * (y1 - box.t);
@@ -268,7 +277,7 @@ class Player {
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     for (const t of niceTicks(1, target).filter(t => Number.isInteger(t))) ctx.fillText(String(t), X(t), y1 + 6);
-    ctx.fillText("epoch", (box.l + x1) / 2, y1 + 26);
+    ctx.fillText("epoch", (box.l + x1) / 2, y1 + 24);
     ctx.save(); ctx.translate(16, (box.t + y1) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(chart.axis, 0, -8); ctx.restore();
     ctx.save();
     ctx.beginPath(); ctx.rect(box.l, box.t - 2, x1 - box.l, y1 - box.t + 4); ctx.clip();
@@ -299,13 +308,13 @@ class Player {
     }
     ctx.restore();
     ctx.textAlign = "left"; ctx.textBaseline = "middle";
-    let lx = box.l;
-    for (const [name, , color, dash] of chart.series) {
+    const widths = chart.series.map(([name]) => 32 + ctx.measureText(name).width), rows = legendRows(widths, w);
+    chart.series.forEach(([name, , color, dash], i) => {
+      const [lx, ly] = rows[i];
       ctx.strokeStyle = color; ctx.lineWidth = 2.5; ctx.setLineDash(dash ? [2, 4] : []);
-      ctx.beginPath(); ctx.moveTo(lx, h - 14); ctx.lineTo(lx + 26, h - 14); ctx.stroke(); ctx.setLineDash([]);
-      ctx.fillStyle = theme.text; ctx.fillText(name, lx + 32, h - 14);
-      lx += 42 + ctx.measureText(name).width;
-    }
+      ctx.beginPath(); ctx.moveTo(lx, h - ly); ctx.lineTo(lx + 26, h - ly); ctx.stroke(); ctx.setLineDash([]);
+      ctx.fillStyle = theme.text; ctx.fillText(name, lx + 32, h - ly);
+    });
     const latest = chart.series.map(([name, field]) => `${name} ${a[field][k - 1].toFixed(4)}`).join(", ");
     this.panels[chart.percent ? 0 : 1].canvas.setAttribute("aria-label", `${chart.title} at epoch ${a.epoch[k - 1]}: ${latest}`);
     if (this.hover && this.hover.name === (chart.percent ? "accuracy" : "loss") && this.hover.x >= box.l && this.hover.x <= x1) {
