@@ -259,7 +259,7 @@ class Player {
   chart(ctx, w, h, chart, k, theme) {
     ctx.font = `14px ${theme.font}`;
     const twoRows = legendRows(chart.series.map(([name]) => 32 + ctx.measureText(name).width), w).some(([, y]) => y !== 14);
-    const a = this.a, m = this.meta, box = {l: 66, r: 12, t: 44, b: twoRows ? 84 : 70};
+    const a = this.a, m = this.meta, box = {l: 66, r: 18, t: 44, b: twoRows ? 84 : 70};
     const x1 = w - box.r, y1 = h - box.b, target = m.target;
     const [lo, hi] = this.yRange(chart);
     const X = e => box.l + (e - 0.5) / target * (x1 - box.l), Y = v => y1 - (v - lo) / (hi - lo) * (y1 - box.t);
