@@ -6,8 +6,10 @@ Measures
   1. start-up: from launching `streamlit run` to a usable page (the Train button visible and the script
      idle), with the server's health check on the way;
   2. the lesson's run (epochs set with the keyboard, as a person does): from the click on Train to the last
-     redraw (the Accuracy chart holds every epoch and the script is idle), timed inside the browser;
-  3. the engine's own time: the page's "Training time" metric, and `digitviz.train` alone in a thread set
+     update (the player holds every epoch and the script is idle), timed inside the browser;
+  3. the player playing that run at 100 epochs a second: frames a second (animation frames that drew a new
+     epoch), distinct epochs shown a second, and the longest gap between two animation frames;
+  4. the engine's own time: the page's "Training time" metric, and `digitviz.train` alone in a thread set
      up as the page sets up its own (one torch thread), run here while the browser is idle;
 and prints the best and the median of the repeats, and the page's time over the engine's.
 Needs Chromium (/usr/bin/chromium); the server and the browser share this machine's cores.
@@ -28,7 +30,7 @@ from tools import browser as h
 from tools.timing import engine_alone
 
 # In the page: note when Train is clicked, then poll (every animation frame and every 5 ms) for the moment the
-# chart holds every epoch and the script is idle; also count the progress bar's distinct texts (the redraws).
+# player holds every epoch and the script is idle; also count the player's distinct record counts (its updates).
 ARM = """epochs => {
   const m = window.__bench = {clicked: null, done: null, texts: new Set()};
   document.addEventListener('click', e => {
@@ -36,16 +38,41 @@ ARM = """epochs => {
   }, true);
   const check = () => {
     if (m.done !== null) return;
-    const bar = document.querySelector('[data-testid=stProgress]');
-    if (m.clicked !== null && bar) m.texts.add(bar.innerText);
     const chart = window.__accuracy();
+    if (m.clicked !== null && chart) m.texts.add(chart.count);
     const idle = document.querySelector('[data-testid=stApp]').dataset.testScriptState === 'notRunning';
-    if (m.clicked !== null && idle && chart && chart.points === epochs) m.done = performance.now();
+    if (m.clicked !== null && idle && chart && chart.count === epochs) m.done = performance.now();
   };
   const frame = () => { check(); if (m.done === null) requestAnimationFrame(frame); };
   requestAnimationFrame(frame);
   m.timer = setInterval(() => { check(); if (m.done !== null) clearInterval(m.timer); }, 5);
 }"""
+
+
+# While the player plays: every animation frame's time and the epoch on screen, until it stops.
+WATCH_FRAMES = """() => new Promise(resolve => {
+  const root = document.querySelector('[data-testid=digitviz-player]'), frames = [];
+  const frame = now => {
+    frames.push([now, Number(root.dataset.epoch)]);
+    if (root.dataset.playing === 'true' || frames.length < 3) requestAnimationFrame(frame); else resolve(frames);
+  };
+  requestAnimationFrame(frame);
+})"""
+
+
+def playback(page, speed="100"):
+    """(frames a second that showed a new epoch, distinct epochs a second, longest gap between frames in ms)
+    while the player plays the finished run from epoch 1 at `speed`."""
+    player = page.locator("[data-testid=digitviz-player]")
+    player.get_by_role("button", name=speed, exact=True).click()
+    if player.get_attribute("data-playing") == "true":
+        player.get_by_role("button", name="Pause").click()
+    player.get_by_role("button", name="Play").click()
+    frames = page.evaluate(WATCH_FRAMES)
+    seconds = (frames[-1][0] - frames[0][0]) / 1000
+    new = sum(1 for (_, a), (_, b) in zip(frames, frames[1:]) if a != b)
+    gaps = [b - a for (a, _), (b, _) in zip(frames, frames[1:])]
+    return new / seconds, len({e for _, e in frames}) / seconds, max(gaps)
 
 
 def new_page(browser):
@@ -70,7 +97,7 @@ def start_up(browser):
 
 
 def one_run(browser, url, epochs):
-    """(click to last redraw, the page's Training time, redraws seen) for one Train of `epochs` epochs."""
+    """(click to last update, the page's Training time, updates seen, playback) for one Train of `epochs`."""
     page = new_page(browser)
     h.open_app(page, url)
     h.set_epochs(page, epochs)
@@ -79,11 +106,13 @@ def one_run(browser, url, epochs):
     page.wait_for_function("() => window.__bench.done !== null", polling=50)
     clicked, done, redraws = page.evaluate("() => [window.__bench.clicked, window.__bench.done, "
                                            "window.__bench.texts.size]")
-    metric = page.get_by_test_id("stMetric").filter(has_text="Training time").get_by_test_id("stMetricValue")
-    inside = float(metric.inner_text().split()[0])
+    h.accuracy_chart(page, settle_timeout=120_000)  # played to the end: the metrics show the run's last epoch
+    metric = page.locator("[data-testid=digitviz-player] .dvp-metric").filter(has_text="Training time")
+    inside = float(metric.locator(".dvp-value").inner_text().split()[0])
+    played = playback(page)
     assert not h.errors_on_page(page), h.errors_on_page(page)
     page.context.close()
-    return (done - clicked) / 1000, inside, redraws
+    return (done - clicked) / 1000, inside, redraws, played
 
 
 def main():
@@ -106,7 +135,8 @@ def main():
         alone = [engine_alone(config, data)[0] for _ in range(args.repeats)]
         browser.close()
 
-    clicks, insides, redraws = zip(*page_runs)
+    clicks, insides, redraws, played = zip(*page_runs)
+    fps, distinct, gaps = zip(*played)
 
     def both(xs, unit="s", fmt="6.2f"):
         return f"{min(xs):{fmt}} {unit} best, {statistics.median(xs):{fmt}} {unit} median"
@@ -117,7 +147,11 @@ def main():
     print(f"start-up, `streamlit run` to healthy server   : {healthy:6.2f} s")
     print(f"start-up, `streamlit run` to usable page      : {usable:6.2f} s  (Train visible, script idle)")
     print(f"lesson's run: {args.epochs} epochs, lr 1, batch 256, {args.repeats} repeats")
-    print(f"  Train click to last redraw                  : {both(clicks)}  ({both(redraws, 'redraws', '3.0f')})")
+    print(f"  Train click to last update                  : {both(clicks)}  ({both(redraws, 'updates', '3.0f')})")
+    print(f"  playing it at 100 epochs/s, frames a second : {both(fps, 'fps', '6.1f')}")
+    print(f"  distinct epochs on screen a second          : {both(distinct, '/s', '6.1f')}")
+    print(f"  longest gap between animation frames        : {min(gaps):6.1f} ms best, "
+          f"{statistics.median(gaps):6.1f} ms median, {max(gaps):6.1f} ms worst")
     print(f"  engine inside the page ('Training time')    : {both(insides)}")
     print(f"  engine alone (a thread, 1 torch thread)     : {both(alone)}")
     print(f"  ratio, page / engine alone                  : {both(ratio, 'x', '6.2f')}")

@@ -162,10 +162,24 @@ def fitted_config(config, train_size):
 
 
 def records(run, config, data, pool=None, chunk_seconds=0.25):
-    """The run's next records: from the worker processes, or from this thread when there are none."""
+    """The run's next config.epochs records: from the worker processes, or from this thread when there are none."""
+    return _trained(config, run.digits, data, run.last, pool, chunk_seconds)
+
+
+def rest_of(config, digits, data, start, pool=None, chunk_seconds=0.25):
+    """A fresh run's records after `start` (None: from the beginning), up to its config.epochs in all: how a run
+    that someone else began goes on (digitviz.trajectories)."""
+    done = start.epoch if start is not None else 0
+    if done >= config.epochs or (start is not None and start.diverged):
+        return iter(())
+    return _trained(dataclasses.replace(config, epochs=config.epochs - done), digits, data, start, pool,
+                    chunk_seconds)
+
+
+def _trained(config, digits, data, start, pool, chunk_seconds):
     if pool is None:
-        return train(config, data, start=run.last)
-    return pool.train(config, run.digits, start=run.last, chunk_seconds=chunk_seconds)
+        return train(config, data, start=start)
+    return pool.train(config, digits, start=start, chunk_seconds=chunk_seconds)
 
 
 def classifier(run, digits, loaded=None):

@@ -22,6 +22,9 @@ class ServerConfig:
     board_url: str  # any SQLAlchemy URL; SQLite in the data folder by default
     passphrase: str | None  # the teacher's, to clear the class board; None: nobody can clear it
     data_dir: Path  # where the default SQLite board lives
+    # Finished runs kept for anyone who asks for the same settings (digitviz.trajectories): the lesson's
+    # 30-epoch run is about 100 kB, 300 epochs 1 MB; a two-layer net's 1,000 epochs (94 MB) is never kept.
+    cache_bytes: int = 64 * 2**20
 
     @classmethod
     def read(cls, secrets: Mapping, environ: Mapping = os.environ) -> "ServerConfig":
@@ -34,4 +37,5 @@ class ServerConfig:
                    board_url=board.get("url") or environ.get("DIGITVIZ_BOARD_URL")
                    or f"sqlite:///{data_dir / 'board.sqlite3'}",
                    passphrase=board.get("passphrase") or environ.get("DIGITVIZ_BOARD_PASSPHRASE") or None,
-                   data_dir=data_dir)
+                   data_dir=data_dir,
+                   cache_bytes=int(float(environ.get("DIGITVIZ_TRAJECTORY_CACHE_MB", 64)) * 2**20))

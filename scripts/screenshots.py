@@ -8,7 +8,8 @@ Writes
                  would only capture one screen);
   diverged.png   learning rate 1000 (End on its slider), Train: the divergence note, 1400x1000;
   phone.png      390x844 after a Train (the sidebar opened to press it, then closed again);
-  projector.png  1920x1080 after a Train.
+  projector.png  1920x1080 after a Train;
+  dark.png       1920x1080 after a Train, on a server started with Streamlit's dark theme.
 Needs Chromium (/usr/bin/chromium).
 """
 import argparse
@@ -38,7 +39,7 @@ def train(page):
         page.get_by_test_id("stExpandSidebarButton").click()
         page.wait_for_timeout(600)
     h.click(page, h.button(page, "Train"))
-    h.accuracy_chart(page)  # waits for Plotly's last redraw
+    h.accuracy_chart(page)  # waits for the player to have played the whole run
     if collapsed:
         page.get_by_test_id("stSidebarCollapseButton").get_by_role("button").click()
         page.wait_for_timeout(600)
@@ -87,6 +88,11 @@ def main():
             page = open_page(browser, server.url, width, height)
             train(page)
             shoot(page, out / f"{name}.png")
+            page.context.close()
+        with h.Server(extra_args=["--theme.base", "dark"]) as dark:
+            page = open_page(browser, dark.url, 1920, 1080)
+            train(page)
+            shoot(page, out / "dark.png")
             page.context.close()
         browser.close()
 

@@ -3,6 +3,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from digitviz.player import decode
 from tools import APP
 
 
@@ -43,3 +44,9 @@ def train_run(at, epochs=3, **settings):
     at.button(key="train").click().run()
     assert not at.exception, at.exception
     return at
+
+
+def player(at):
+    """The player's payload as the browser gets it, (meta, arrays), or None when the page shows no run."""
+    sent = [e.proto for e in at.get("bidi_component") if e.proto.component_name == "digitviz.player"]
+    return decode(sent[-1].bytes) if sent else None

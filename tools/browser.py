@@ -18,28 +18,24 @@ NOT_RUNNING = "[data-testid=stApp][data-test-script-state=notRunning]"
 # Installed in every page before it loads:
 # - counts the script runs the page has seen (each time stApp's script state turns to "running"), so that a
 #   helper can tell "the run my click started has finished" from "no run has started yet";
-# - window.__accuracy(): the Accuracy chart's validation curve and dashed baseline, as the browser's Plotly
-#   holds them (Streamlit's theme wraps titles in <b>, hence the tag stripping), or null when there is none.
+# - window.__accuracy(): the player's validation curve as it is on screen (up to the epoch it shows) and the
+#   dashed baseline, or null when there is no player (no run).
+PLAYER = "[data-testid=digitviz-player]"
 TRACK_RUNS = """
 window.__stRuns = 0;
 new MutationObserver(changes => {
   for (const c of changes) if (c.target.getAttribute('data-test-script-state') === 'running') window.__stRuns++;
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 window.__accuracy = () => {
-  const title = el => ((el.layout && el.layout.title && el.layout.title.text) || '').replace(/<[^>]*>/g, '');
-  const charts = [...document.querySelectorAll('.js-plotly-plot')].filter(el => title(el) === 'Accuracy');
-  if (!charts.length) return null;
-  const el = charts[charts.length - 1];
-  const valid = el.data.find(t => t.name === 'validation accuracy');
-  const shape = (el.layout.shapes || [])[0];
-  return {points: valid.x.length, epochs: Array.from(valid.x), valid: Array.from(valid.y),
-          baseline: shape ? shape.y0 : null, dash: shape && shape.line ? shape.line.dash : null};
+  const root = document.querySelector('[data-testid=digitviz-player]');
+  return root && root.__player && root.__player.meta ? root.__player.onScreen() : null;
 };
 """
+# Settled: the script is idle and the player has played every epoch it was sent (or there is no player).
 SETTLED = """() => {
-  const bar = document.querySelector('[data-testid=stProgress]'), chart = window.__accuracy();
-  const shown = bar && bar.innerText.match(/epoch (\\d+) of/);
-  return bar ? !!(shown && chart && chart.epochs[chart.epochs.length - 1] === Number(shown[1])) : chart === null;
+  const idle = document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning';
+  const shown = window.__accuracy();
+  return idle && (shown === null || (!shown.playing && shown.points === shown.count));
 }"""
 
 
@@ -146,12 +142,11 @@ def set_epochs(page, epochs):
     assert shown == str(epochs), f"the epochs slider shows {shown}, wanted {epochs}"
 
 
-def accuracy_chart(page, settle_timeout=10_000):
-    """The Accuracy chart's validation curve and baseline as the browser's Plotly holds them, or None.
+def accuracy_chart(page, settle_timeout=30_000):
+    """The player's validation curve and baseline as it is on screen, or None when there is no player.
 
-    Plotly redraws a moment after Streamlit reports the script finished, so this first waits (up to
-    `settle_timeout` ms) for the chart to agree with the progress bar ("epoch N of M": the chart's last epoch
-    is N; no bar: no chart), and returns what is there either way.
+    The player animates at the student's pace after the records arrive, so this first waits (up to
+    `settle_timeout` ms) for it to have played every epoch it was sent, and returns what is there either way.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     try:
@@ -159,6 +154,17 @@ def accuracy_chart(page, settle_timeout=10_000):
     except PlaywrightTimeout:
         pass  # the caller's assertions say what is wrong
     return page.evaluate("() => window.__accuracy()")
+
+
+def player_speed(page, label):
+    """Pick the player's pace ("10", "15", "30", "100" epochs a second, or "as it trains"): a click in the
+    browser, no script run. The player remembers it for the page's later runs."""
+    page.locator(PLAYER).get_by_role("button", name=label, exact=True).click()
+
+
+def player_progress(page):
+    """The player's "epoch N of M" as it is on screen."""
+    return page.locator(f"{PLAYER} .dvp-progress-text")
 
 
 def errors_on_page(page):

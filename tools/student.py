@@ -4,7 +4,7 @@
     await student.connect()            # like opening the link: one script run, drawn
     await student.click("train")       # like pressing Train
     await student.wait_until_finished(60)
-    student.chart("Accuracy")          # the Plotly spec the browser would draw
+    student.chart("Accuracy")          # the curves the player animates, as a Plotly-like spec
     await student.close()
 
 It does what the browser does, with Streamlit's own protobufs and nothing else:
@@ -28,7 +28,8 @@ the session's first run), which tests/system/test_student_client.py checks by tr
 
 Timing, for the load benchmark: `clicked_at` (the click's BackMsg sent), `last_delta_at` (the newest
 delta), `finished_at` (the click's `script_finished`) and `redraws`, one (time, title, points) per
-Plotly chart delta received since the click: how often the page redrew while training.
+chart delta received since the click (each player update counts once for each chart it draws): how often the
+page got more of the run while training.
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+from digitviz.player import decode
 
 XSRF_COOKIE = "_streamlit_xsrf"
 FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
@@ -72,6 +75,20 @@ def plotly_values(values):
         import numpy as np
         return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
     return list(values or [])
+
+
+def player_charts(element):
+    """The charts a digitviz player element draws, as Plotly-like specs ({"layout": {"title"}, "data": [traces]}),
+    from the records in its payload: what the browser animates up to, once it has played them all."""
+    meta, arrays = decode(element.bidi_component.bytes)
+    epochs = arrays["epoch"].tolist()
+    return [{"layout": {"title": {"text": chart["title"]}},
+             "data": [{"name": name, "x": epochs, "y": arrays[field].tolist()} for name, field, *_ in chart["series"]]}
+            for chart in meta["charts"]]
+
+
+def is_player(element):
+    return element.WhichOneof("type") == "bidi_component" and element.bidi_component.component_name == "digitviz.player"
 
 
 def trace(spec, name):
@@ -239,6 +256,9 @@ class Student:
                 spec = json.loads(element.plotly_chart.spec)
                 first = spec.get("data") or [{}]
                 self.redraws.append((now, plotly_title(spec), len(plotly_values(first[0].get("x")))))
+            if is_player(element) and self.clicked_at is not None:
+                for spec in player_charts(element):
+                    self.redraws.append((now, plotly_title(spec), len(spec["data"][0]["x"])))
         elif which == "add_block":
             self.elements.pop(path, None)
             self.blocks[path] = delta.add_block
@@ -294,19 +314,26 @@ class Student:
                     return b
         return None
 
-    def charts(self):
-        """Every Plotly chart on the page, as the spec (a dict) the browser would draw."""
-        return [json.loads(e.plotly_chart.spec) for e in self._ordered() if e.WhichOneof("type") == "plotly_chart"]
-
-    def chart(self, title, with_time=False):
-        """The Plotly chart whose layout title is `title`, or None; with_time: (perf_counter() when it
-        arrived, spec), or (None, None)."""
+    def _specs(self):
+        """(delta path, spec) of every chart on the page: Plotly's, and the player's as Plotly-like specs."""
         for path in sorted(self.elements):
             element = self.elements[path]
             if element.WhichOneof("type") == "plotly_chart":
-                spec = json.loads(element.plotly_chart.spec)
-                if plotly_title(spec) == title:
-                    return (self.updated_at[path], spec) if with_time else spec
+                yield path, json.loads(element.plotly_chart.spec)
+            elif is_player(element):
+                for spec in player_charts(element):
+                    yield path, spec
+
+    def charts(self):
+        """Every chart on the page, as the spec (a dict) the browser would draw."""
+        return [spec for _, spec in self._specs()]
+
+    def chart(self, title, with_time=False):
+        """The chart (Plotly's, or one the player draws) whose title is `title`, or None; with_time:
+        (perf_counter() when it arrived, spec), or (None, None)."""
+        for path, spec in self._specs():
+            if plotly_title(spec) == title:
+                return (self.updated_at[path], spec) if with_time else spec
         return (None, None) if with_time else None
 
     def texts(self, with_times=False):

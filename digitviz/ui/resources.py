@@ -8,6 +8,7 @@ from digitviz.board import Board
 from digitviz.figures import mean_images_figure
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of
+from digitviz.trajectories import TrajectoryCache, data_key
 
 
 def server_config():
@@ -30,6 +31,18 @@ def lesson_data(digits):
 def baseline_figure(digits):
     """Built once per server: the same for everyone, and Streamlit only reads it (it serialises a copy)."""
     return mean_images_figure(lesson_data(digits)[1].means, digits)
+
+
+@st.cache_resource
+def trajectories(max_bytes):
+    """Runs already computed (or being computed), by config and data, shared by every session on this server."""
+    return TrajectoryCache(max_bytes)
+
+
+@st.cache_resource
+def lesson_data_key(digits):
+    """The fingerprint of lesson_data(digits)'s tensors, computed once."""
+    return data_key(lesson_data(digits)[0])
 
 
 @st.cache_resource

@@ -2,11 +2,19 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from digitviz.models import initial_params
+from digitviz.player import COLORSCALE, LEVELS, map_at
+from digitviz.records import weight_map
 from tools import APP
-from tools.apptest import charts, press
+from tools.apptest import charts, player, press
+
+
+def map_title(meta, epoch):
+    return meta["map"]["title"].format(epoch=epoch)
 
 
 def short_run(at, epochs=4, **settings):
@@ -33,22 +41,26 @@ def test_training_fills_the_records_and_draws_the_charts(at):
     short_run(at, epochs=4)
     run = at.session_state.run
     assert [r.epoch for r in run.records] == [1, 2, 3, 4] and run.status == "done"
-    figs = charts(at)
-    accuracy = figs["Accuracy"]
-    assert accuracy["data"][0]["name"] == "validation accuracy"
-    assert accuracy["data"][0]["y"] == [r.valid_acc for r in run.records]
-    assert accuracy["layout"]["shapes"][0]["y0"] == pytest.approx(0.9514, abs=1e-4)
-    assert [t["name"] for t in figs["Loss"]["data"]] == ["validation loss", "training loss"]
-    heat = figs["Weights after epoch 4"]["data"][0]
-    assert heat["type"] == "heatmap" and heat["zmid"] == 0
-    assert at.metric[0].value == f"{run.records[-1].valid_acc:.2%}" and "vs mean-image baseline" in at.metric[0].delta
-    assert "epoch 4 of 4" in at.get("progress")[0].proto.text
+    meta, arrays = player(at)
+    accuracy, loss = meta["charts"]
+    assert accuracy["title"] == "Accuracy" and accuracy["series"][0][0] == "validation accuracy"
+    assert arrays["valid_acc"].tolist() == [r.valid_acc for r in run.records]
+    assert arrays["epoch"].tolist() == [1, 2, 3, 4]
+    assert meta["baseline"]["value"] == pytest.approx(0.9514, abs=1e-4) and meta["baseline"]["dash"] == "dash"
+    assert loss["title"] == "Loss" and [s[0] for s in loss["series"]] == ["validation loss", "training loss"]
+    assert map_title(meta, 4) == "Weights after epoch 4"
+    assert meta["map"]["zmid"] == 0 and meta["map"]["colorscale"] == COLORSCALE  # diverging, white at 0
+    assert np.array_equal(map_at(meta, arrays, 4), run.records[-1].weights.astype(np.float32))
+    final = meta["final"]
+    assert final["accuracy"] == f"{run.records[-1].valid_acc:.2%}" and "vs mean-image baseline" in final["delta"]
+    assert "epoch 4 of 4" in final["progress"]
 
 
 def test_touching_a_widget_keeps_a_finished_run(at):
     short_run(at, epochs=3)
     at.slider(key="init_std").set_value(2.0).run()
-    assert len(at.session_state.run.records) == 3 and "Weights after epoch 3" in charts(at)
+    meta, _ = player(at)
+    assert len(at.session_state.run.records) == 3 and map_title(meta, meta["count"]) == "Weights after epoch 3"
 
 
 def test_step_adds_one_epoch_and_resume_continues(at):
@@ -77,7 +89,7 @@ def test_an_interrupted_run_is_paused_and_keeps_its_epochs(at):
 def test_reset_clears_the_run(at):
     short_run(at, epochs=2)
     press(at, "reset")
-    assert "run" not in at.session_state and "Accuracy" not in charts(at)
+    assert "run" not in at.session_state and player(at) is None and "Accuracy" not in charts(at)
 
 
 def test_step_without_a_run_says_what_to_do(at):
@@ -95,23 +107,31 @@ def test_diverging_learning_rate_shows_the_note_not_a_traceback(at):
     assert not at.exception
 
 
-def test_replay_shows_an_earlier_epoch(at):
+def test_the_player_can_replay_every_epoch(at):
+    """Replaying is the browser's (tests/browser/test_player.py scrubs): the page sends every epoch's curves and
+    weight map, each map within its quantisation step of the record's."""
     short_run(at, epochs=5)
-    (replay,) = [s for s in at.slider if s.label.startswith("Replay")]
-    replay.set_value(2).run()
-    figs = charts(at)
-    assert "Weights after epoch 2" in figs and len(figs["Accuracy"]["data"][0]["x"]) == 2
+    run = at.session_state.run
+    meta, arrays = player(at)
+    assert meta["map"]["epochs"] == [1, 2, 3, 4, 5] and map_title(meta, 2) == "Weights after epoch 2"
+    assert arrays["valid_acc"][:2].tolist() == [r.valid_acc for r in run.records[:2]]
+    second = run.records[1].weights
+    assert np.abs(map_at(meta, arrays, 2) - second).max() <= np.abs(second).max() / LEVELS / 2 + 1e-6
 
 
 def test_learned_change_hides_the_starting_noise(at):
     short_run(at, epochs=2)
     at.toggle(key="learned").set_value(True).run()
-    assert "Change, epoch 0 → 2" in charts(at)
+    meta, arrays = player(at)
+    assert meta["change"]["title"].format(epoch=2) == "Change, epoch 0 → 2"
+    run = at.session_state.run
+    change = run.records[-1].weights - weight_map(initial_params(run.config))
+    assert np.allclose(map_at(meta, arrays, 2, "change"), change, atol=1e-6)
 
 
 def test_two_layer_net_shows_its_hidden_units(at):
     short_run(at, epochs=2, model="two_layer")
-    assert "Weights after epoch 2 (hidden units)" in charts(at)
+    assert map_title(player(at)[0], 2) == "Weights after epoch 2 (hidden units)"
 
 
 def test_another_pair_of_digits(at):
@@ -119,7 +139,8 @@ def test_another_pair_of_digits(at):
     at.selectbox(key="b").set_value(8)
     short_run(at, epochs=2)
     assert "1s from 8s" in at.title[0].value
-    assert charts(at)["Weights after epoch 2"]["data"][0]["colorbar"]["ticktext"] == ["→ 8", "0", "→ 1"]
+    meta, _ = player(at)
+    assert map_title(meta, 2) == "Weights after epoch 2" and meta["map"]["ends"] == ["→ 8", "0", "→ 1"]
 
 
 def test_same_digit_twice_is_corrected_with_a_note(at):
@@ -136,10 +157,13 @@ def test_a_diverged_run_cannot_be_continued(at):
 
 def test_runs_beyond_the_servers_slots_wait_their_turn(monkeypatch):
     """With one slot, a run pressed while another trains has no epoch until the first is done: it waits its turn."""
+    # first: a run nobody has computed yet, so that it trains here rather than coming from the server's cache
     monkeypatch.setenv("DIGITVIZ_TRAINING_SLOTS", "1")
     first, second = (AppTest.from_file(APP, default_timeout=300).run() for _ in range(2))
     first.slider(key="epochs").set_value(1000)
+    first.number_input(key="seed").set_value(1234)
     second.slider(key="epochs").set_value(2)
+    second.number_input(key="seed").set_value(4321)  # a run no other test has trained: not in the server's cache
 
     def epochs(at):
         return len(at.session_state.run.records) if "run" in at.session_state else 0

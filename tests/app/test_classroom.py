@@ -9,6 +9,8 @@ import streamlit as st
 
 from digitviz import TrainConfig, load_digits, train
 from digitviz.export import model_npz
+from digitviz.figures import weight_map_figure
+from digitviz.player import decode
 from digitviz.settings import PRESETS, preset_values
 from tools.apptest import charts, open_panel, page, train_run
 
@@ -101,8 +103,13 @@ def test_ten_digits_beat_the_nearest_mean_image():
     assert run.digits == tuple(range(10)) and run.config.model == "softmax"
     baseline = 0.6685
     assert run.last.valid_acc > baseline + 0.15
-    heat = charts(at)["Weights after epoch 2"]
-    assert [a["text"] for a in heat["layout"]["annotations"]] == [f"<b>{d}</b>" for d in range(10)]
+    (player,) = [e.proto for e in at.get("bidi_component") if e.proto.component_name == "digitviz.player"]
+    meta, _ = decode(player.bytes)
+    assert meta["map"]["title"].format(epoch=2) == "Weights after epoch 2"
+    # each digit's map labelled in its tile's corner, where the Plotly weight map puts its annotations
+    labels = weight_map_figure(run.last.weights, run.digits).layout.annotations
+    assert meta["map"]["labels"] == [[a.x, a.y, a.text.removeprefix("<b>").removesuffix("</b>")] for a in labels]
+    assert [text for *_, text in meta["map"]["labels"]] == [str(d) for d in range(10)]
     assert "all ten digits" in at.title[0].value.lower()
 
 

@@ -52,8 +52,8 @@ def test_each_view_opens_from_a_link_in_one_click(view):
 
 def test_the_views_follow_the_replayed_epoch():
     at = train_run(page(panel="inside"), epochs=3)
-    at.slider(key="replay-1-3").set_value(1).run()
     open_view(at, "threshold")
+    at.slider(key="inside-epoch-1-3").set_value(1).run()
     assert "Using run 1 at epoch 1." in [c.value for c in at.caption]
     first = at.session_state.run.records[0]
     assert f"Accuracy at this threshold: {first.valid_acc:.2%}" in charts(at)

@@ -5,7 +5,7 @@ import pytest
 import streamlit as st
 
 from digitviz.settings import PRESETS, open_presets
-from tools.apptest import charts, page, press
+from tools.apptest import page, player, press
 
 
 def texts(at, kind):
@@ -24,18 +24,17 @@ def test_a_ten_digit_link_shuffles_and_an_unshuffled_one_says_why():
 
 def test_the_weight_map_shows_the_change_beside_the_raw_weights_by_default():
     at = press(page(epochs=3), "train")
-    figs = charts(at)
-    assert "Weights after epoch 3" in figs and "Change, epoch 0 → 3" in figs
-    raw = figs["Weights after epoch 3"]["data"][0]["colorbar"]["ticktext"]
-    assert raw == ["→ 7", "0", "→ 3"]
+    meta, _ = player(at)
+    assert meta["map"]["title"].format(epoch=3) == "Weights after epoch 3"
+    assert meta["change"]["title"].format(epoch=3) == "Change, epoch 0 → 3"
+    assert meta["map"]["ends"] == meta["change"]["ends"] == ["→ 7", "0", "→ 3"]
 
 
 def test_hidden_units_are_not_labelled_with_digits():
     at = page(model="two_layer", epochs=2)
-    figs = charts(press(at, "train"))
-    bar = figs["Weights after epoch 2 (hidden units)"]["data"][0]["colorbar"]["ticktext"]
-    assert bar == ["inhibits", "0", "excites"]
-    assert "Change, epoch 0 → 2 (hidden units)" in figs
+    meta, _ = player(press(at, "train"))
+    assert meta["map"]["ends"] == ["inhibits", "0", "excites"]
+    assert meta["change"]["title"].format(epoch=2) == "Change, epoch 0 → 2 (hidden units)"
 
 
 def test_resuming_at_another_rate_says_so_everywhere(tmp_path, monkeypatch):
@@ -88,12 +87,6 @@ def test_a_setting_touched_during_a_run_says_the_run_paused():
     assert "**Resume**" in texts(at, "warning")
 
 
-def test_replaying_epoch_one_divides_by_one_epoch():
-    at = press(page(epochs=30), "train")
-    (replay,) = [s for s in at.slider if s.label.startswith("Replay")]
-    replay.set_value(1).run()
-    first = at.session_state.run.records[0]
-    assert at.metric[2].delta == f"{1000 * first.seconds:.1f} ms an epoch"
 
 
 def test_charts_hide_the_mode_bar_that_covers_their_titles():
@@ -104,7 +97,8 @@ def test_charts_hide_the_mode_bar_that_covers_their_titles():
 
 def test_a_diverged_run_keeps_its_loss_axis_from_zero():
     at = press(page(epochs=20, lr=1000), "train")
-    assert charts(at)["Loss"]["layout"]["yaxis"]["rangemode"] == "tozero"
+    (loss,) = [c for c in player(at)[0]["charts"] if c["title"] == "Loss"]
+    assert loss["from_zero"] is True  # the player's loss axis keeps 0 in view
 
 
 def test_wording_fits_the_page():

@@ -1,5 +1,5 @@
 """The training dashboard in Chromium, used the way a person uses it: keyboard on the sliders, clicks on the
-buttons, and assertions on what the page shows (including the Plotly charts' data as the browser holds it)."""
+buttons, and assertions on what the page shows (including the player's curves as the browser holds them)."""
 import time
 
 import pytest
@@ -7,12 +7,15 @@ from playwright.sync_api import expect
 
 from tools import ROOT
 from tools.browser import (
+    PLAYER,
     TRACK_RUNS,
     accuracy_chart,
     button,
     click,
     errors_on_page,
     open_app,
+    player_progress,
+    player_speed,
     press_keys,
     script_state,
     set_epochs,
@@ -29,7 +32,7 @@ RECORD = """() => {
   window.__samples = [];
   window.__recorder = setInterval(() => {
     const chart = window.__accuracy();
-    const bar = document.querySelector('[data-testid=stProgress]');
+    const bar = document.querySelector('[data-testid=digitviz-player] .dvp-progress-text');
     window.__samples.push({points: chart ? chart.points : 0, progress: bar ? bar.innerText.trim() : null,
                            state: document.querySelector('[data-testid=stApp]').dataset.testScriptState});
   }, 50);
@@ -69,7 +72,7 @@ def test_training_redraws_live_and_beats_the_baseline(app):
     assert len(set(progress)) >= 2, f"the progress bar only ever said {set(progress)}"
     final = accuracy_chart(app)
     assert final["points"] == 200 and final["epochs"] == list(range(1, 201))
-    expect(app.get_by_test_id("stProgress")).to_contain_text("epoch 200 of 200")
+    expect(player_progress(app)).to_have_text("epoch 200 of 200")
     assert final["dash"] == "dash" and 0.9 < final["baseline"] < 1
     assert final["valid"][-1] > final["baseline"], "after 200 epochs the model should beat the mean-image baseline"
     expect(status_line(app)).to_contain_text("lr 3")
@@ -82,6 +85,7 @@ def test_stop_keeps_the_partial_curve_then_step_and_reset(app):
     button(app, "Train").click()
     # stop about a second into a run that needs several, once some epochs are on the chart
     app.wait_for_function("() => { const a = window.__accuracy(); return a && a.points > 0; }", polling=50)
+    player_speed(app, "as it trains")  # the player keeps up with training: what it shows is what has trained
     time.sleep(max(0.0, 1 - (time.monotonic() - began)))
     button(app, "Stop").click()
     expect(status_line(app)).to_contain_text("paused", timeout=30_000)
@@ -105,10 +109,9 @@ def test_stop_keeps_the_partial_curve_then_step_and_reset(app):
 
 def stop_right_after_a_redraw(page):
     """Press Stop just after the page redrew (the moment a person is most likely to react to what they see)."""
-    bar = page.get_by_test_id("stProgress")
-    shown = bar.inner_text()
-    page.wait_for_function("t => document.querySelector('[data-testid=stProgress]')?.innerText !== t", arg=shown,
-                           polling=10)
+    shown = player_progress(page).inner_text()
+    page.wait_for_function("t => document.querySelector('[data-testid=digitviz-player] .dvp-progress-text')"
+                           "?.innerText !== t", arg=shown, polling=10)
     button(page, "Stop").click()
     expect(status_line(page)).to_contain_text("paused", timeout=30_000)
     wait_ready(page)
@@ -119,6 +122,7 @@ def test_step_after_stop_adds_exactly_one_epoch(app):
     set_epochs(app, 1000)
     button(app, "Train").click()
     app.wait_for_function("() => { const a = window.__accuracy(); return a && a.points > 0; }", polling=50)
+    player_speed(app, "as it trains")
     for attempt in range(3):
         stop_right_after_a_redraw(app)
         stopped = accuracy_chart(app)
@@ -171,9 +175,9 @@ def set_sidebar(page, open_):
 
 
 def charts_outside(page, width):
-    """Bounding boxes of the main area's shown charts (not those in a closed tab) that stick out of a screen
-    `width` pixels wide."""
-    charts = page.locator("[data-testid=stMain] .js-plotly-plot")
+    """Bounding boxes of the main area's shown charts (Plotly's and the player's, not those in a closed tab) that
+    stick out of a screen `width` pixels wide."""
+    charts = page.locator("[data-testid=stMain] .js-plotly-plot, [data-testid=stMain] canvas.dvp-canvas")
     boxes = [charts.nth(i).bounding_box() for i in range(charts.count())]
     return [b for b in boxes if b and (b["x"] < -1 or b["x"] + b["width"] > width + 1)]
 
@@ -199,8 +203,14 @@ def test_the_page_fits_phone_and_projector_screens(new_context, app_url, name, w
     set_sidebar(page, was_open)
 
     assert horizontal_overflow(page) == []
-    assert page.locator("[data-testid=stMain] .js-plotly-plot").count() >= 4  # accuracy, loss, weights, means
+    assert page.locator(f"{PLAYER} canvas").count() == 3  # accuracy, loss, weights
+    assert page.locator("[data-testid=stMain] .js-plotly-plot").count() >= 1  # the baseline's mean images
     assert charts_outside(page, width) == []
+    if name == "projector":  # curves and weight map on one screen, the page scrolled to the top: no scrolling
+        page.evaluate("() => { window.scrollTo(0, 0); document.querySelector('[data-testid=stMain]').scrollTo(0, 0); }")
+        for canvas in page.locator(f"{PLAYER} canvas").all():
+            box = canvas.bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(width // 2, 8)  # off the buttons: no tooltip in the picture
     page.screenshot(path=str(SHOTS / f"{name}.png"))

@@ -77,8 +77,12 @@ def view_ui(run, server):
     view = st.segmented_control("Look inside", list(VIEWS), key="inside_view", format_func=VIEWS.get,
                                 help="Each view takes the lesson's linear model apart with its real numbers.")
     if not view:  # nothing is computed, and no default model trained, until a view is open
-        st.caption("Pick a view: each takes the lesson's linear model apart at the run's current (or replayed) epoch.")
+        st.caption("Pick a view: each takes the lesson's linear model apart at the run's current epoch, or the one "
+                   "you pick.")
         return
+    if run is not None and len(run.records) > 1:  # the player scrubs in the browser; the views pick their own epoch
+        st.slider("Look inside at epoch", 1, len(run.records), len(run.records), key=epoch_key(run),
+                  help="Which of the run's epochs the views take apart.")
     subject = subject_of(run)
     if subject is None:
         st.info("These views take apart the lesson's linear model, which tells two digits apart: choose **a pair** "
@@ -88,13 +92,18 @@ def view_ui(run, server):
     VIEW_UIS[view](subject, run, server)
 
 
+def epoch_key(run):
+    """A new slider whenever the run grows, so that it starts at the newest epoch."""
+    return f"inside-epoch-{run.number}-{len(run.records)}"
+
+
 def subject_of(run):
     """The replayed epoch of the run when it is the lesson's kind of model, else the page's default model."""
     values = {name: st.session_state.get(name, DEFAULTS[name]) for name in CONTROLS}
     if values["digits"] == "all" or values["a"] == values["b"]:
         return None
     if run is not None and run.records and len(run.digits) == 2 and run.config.model in LESSON_MODELS:
-        shown = st.session_state.get(f"replay-{run.number}-{len(run.records)}", len(run.records))
+        shown = st.session_state.get(epoch_key(run), len(run.records))
         record = run.records[min(shown, len(run.records)) - 1]
         if all(np.isfinite(a).all() for a in record.params.values()):
             note = "" if run.config.loss == "mnist_loss" else f" (trained with {run.config.loss}; shown: mnist_loss)"

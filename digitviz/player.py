@@ -1,0 +1,160 @@
+"""The player's payload: a run's records in the compact form that the browser animates (digitviz/ui/player.py).
+
+Pure, like figures.py: records in, bytes out, and `decode` reads them back for tests and the load benchmark.
+Curves and times stay float64, so the browser's numbers are exactly the records'; weight maps are quantised to one
+byte a pixel against each map's own symmetric limit (the weight map's colour scale: white is 0, each end is the
+largest weight), a quarter of float32's size, except the last map, sent exactly, so the final picture's hover
+values are today's. Layout: a 4-byte little-endian length, that many bytes of JSON (what is what), then the
+arrays, each 8-byte aligned, where the JSON's "arrays" table says.
+"""
+import json
+import math
+
+import numpy as np
+from plotly.colors import get_colorscale
+
+from digitviz import text
+from digitviz.figures import BASELINE_DASH, DIVERGING, TRAINING, VALID, tile
+from digitviz.models import initial_params
+from digitviz.records import weight_map
+
+CURVES = ("valid_acc", "train_acc", "valid_loss", "train_loss", "seconds")
+CHARTS = [
+    {"title": "Accuracy", "axis": "accuracy", "percent": True,
+     "series": [["validation accuracy", "valid_acc", VALID, ""], ["training accuracy", "train_acc", TRAINING, "dot"]]},
+    {"title": "Loss", "axis": "loss", "percent": False, "from_zero": True,
+     "series": [["validation loss", "valid_loss", VALID, ""], ["training loss", "train_loss", TRAINING, "dot"]]},
+]
+COLORSCALE = [[round(at, 4), color] for at, color in get_colorscale(DIVERGING)]  # as Plotly draws "RdBu"
+LEVELS = 127  # codes 1..255 stand for -limit..+limit, 128 is 0; code 0 is a blank (NaN: the gaps between tiles)
+MAP_BYTES = 1_500_000  # beyond this, every k-th epoch's map (and always the last): a two-layer net's 1,000 epochs
+
+
+def quantise(maps):
+    """(k, h, w) maps -> (codes uint8, limits float32): each map scaled by its largest finite |value|."""
+    maps = np.asarray(maps, dtype=np.float64)
+    finite = np.isfinite(maps)
+    limits = np.where(finite, np.abs(maps), 0).max(axis=(1, 2))
+    limits[limits == 0] = 1.0  # as figures._symmetric_range: an all-zero map still has a scale
+    scaled = np.where(finite, maps, 0) / limits[:, None, None]
+    codes = np.rint(scaled * LEVELS).astype(np.int16) + 128
+    return np.where(finite, codes, 0).astype(np.uint8), limits.astype(np.float32)
+
+
+def dequantise(codes, limits):
+    """The inverse of quantise, within half a step (limit / 254); blanks come back as NaN."""
+    values = (codes.astype(np.float64) - 128) / LEVELS * limits[:, None, None].astype(np.float64)
+    return np.where(codes == 0, np.nan, values)
+
+
+def frame_epochs(epochs, pixels):
+    """Which epochs' maps to send: all of them, or every k-th so they fit MAP_BYTES; always the last."""
+    step = max(1, math.ceil(len(epochs) * pixels / MAP_BYTES))
+    chosen = list(epochs[::step])
+    if chosen[-1] != epochs[-1]:
+        chosen.append(epochs[-1])
+    return chosen
+
+
+def map_image(weights, digits):
+    """A record's weights as the weight map draws them: (28, 28), or maps tiled as figures.weight_map_figure does."""
+    weights = np.asarray(weights)
+    return tile(weights, 5 if len(digits) == 10 else None) if weights.ndim == 3 else weights
+
+
+def map_labels(weights, digits):
+    """[x, y, text] of the label in each tile's top-left corner, for one map per digit; else none."""
+    weights = np.asarray(weights)
+    if weights.ndim != 3 or len(digits) != len(weights):
+        return []
+    columns = 5 if len(digits) == 10 else int(np.ceil(np.sqrt(len(weights) * 1.5)))
+    return [[c * 29 + 1, r * 29 + 1, str(d)] for (r, c), d in zip((divmod(i, columns) for i in range(len(digits))),
+                                                                   digits)]
+
+
+def final_text(records, baseline, target):
+    """The metrics as the page words them for the last record: the browser shows exactly these on the last frame."""
+    last = records[-1]
+    return {"accuracy": f"{last.valid_acc:.2%}",
+            "delta": f"{(last.valid_acc - baseline) * 100:+.2f} pts vs mean-image baseline",
+            "loss": f"{last.valid_loss:.4f}" if math.isfinite(last.valid_loss) else "not a number",
+            "time": f"{last.seconds:.2f} s", "per_epoch": text.ms_per_epoch(last, len(records)),
+            "progress": f"epoch {last.epoch} of {max(target, last.epoch)}"}
+
+
+def map_titles(run):
+    """The raw map's and the change map's titles, with {epoch} for the browser to fill in."""
+    units = " (hidden units)" if run.config.model == "two_layer" else ""
+    return f"Weights after epoch {{epoch}}{units}", f"Change, epoch 0 → {{epoch}}{units}"
+
+
+def map_ends(run):
+    """The colour bar's three labels: where a weight pushes; a hidden unit's weights push no digit, only the unit."""
+    digits = run.digits
+    if run.config.model == "two_layer":
+        ends = ("inhibits", "excites")
+    else:
+        ends = ("against", "for") if len(digits) == 10 else (f"→ {digits[1]}", f"→ {digits[0]}")
+    return [ends[0], "0", ends[1]]
+
+
+def maps_part(name, title, run, images, chosen):
+    """One weight map's meta and arrays: every chosen epoch's map quantised, the last one exact."""
+    codes, limits = quantise(images)
+    meta = {"title": title, "scale": "weight", "ends": map_ends(run), "zmid": 0, "colorscale": COLORSCALE,
+            "shape": list(images.shape[1:]), "epochs": chosen, "labels": map_labels(run.records[0].weights, run.digits)}
+    return meta, {f"{name}_codes": codes, f"{name}_limits": limits, f"{name}_last": images[-1].astype(np.float32)}
+
+
+def run_payload(run, baseline, learned=False):
+    """A run's records so far as the player's bytes: the curves, the weight maps and, with `learned`, maps of the
+    change since the random start beside them."""
+    records, digits = run.records, run.digits
+    epochs = [r.epoch for r in records]
+    chosen = sorted(set(frame_epochs(epochs, np.asarray(records[0].weights).size * (2 if learned else 1))))
+    raw = np.stack([map_image(r.weights, digits) for r in records if r.epoch in chosen])
+    raw_title, change_title = map_titles(run)
+    map_meta, arrays = maps_part("map", raw_title, run, raw, chosen)
+    meta = {"run": run.number, "status": run.status, "target": max(run.target, epochs[-1]), "count": len(records),
+            "baseline": {"value": baseline, "label": f"mean-image baseline {baseline:.1%}", "dash": BASELINE_DASH},
+            "charts": CHARTS, "final": final_text(records, baseline, run.target), "map": map_meta}
+    if learned:
+        start = map_image(weight_map(initial_params(run.config)), digits)
+        meta["change"], change_arrays = maps_part("change", change_title, run, raw - start, chosen)
+        arrays.update(change_arrays)
+    arrays = {"epoch": np.array(epochs, dtype=np.int32),
+              **{name: np.array([getattr(r, name) for r in records], dtype=np.float64) for name in CURVES}, **arrays}
+    return encode(meta, arrays)
+
+
+def encode(meta, arrays):
+    """meta (JSON) and named numpy arrays -> bytes: length, JSON, then each array 8-byte aligned."""
+    table, blobs, offset = {}, [], 0
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        table[name] = [a.dtype.str, offset, list(a.shape)]
+        pad = -a.nbytes % 8
+        blobs += [a.tobytes(), b"\0" * pad]
+        offset += a.nbytes + pad
+    head = json.dumps({**meta, "arrays": table}, allow_nan=False).encode()
+    head += b" " * (-(len(head) + 4) % 8)  # so the arrays start 8-byte aligned
+    return len(head).to_bytes(4, "little") + head + b"".join(blobs)
+
+
+def decode(blob):
+    """bytes -> (meta, {name: array}): what the browser reads, for tests and the simulated students."""
+    size = int.from_bytes(blob[:4], "little")
+    meta = json.loads(blob[4:4 + size])
+    body = memoryview(blob)[4 + size:]
+    arrays = {name: np.frombuffer(body, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
+              for name, (dtype, offset, shape) in meta.pop("arrays").items()}
+    return meta, arrays
+
+
+def map_at(meta, arrays, epoch, which="map"):
+    """The weight map ("map", or "change") the player shows at `epoch`: the newest sent at or before it; exact
+    for the last epoch."""
+    if epoch == int(arrays["epoch"][-1]):
+        return arrays[f"{which}_last"].astype(np.float64)
+    i = max(k for k, e in enumerate(meta[which]["epochs"]) if e <= epoch)
+    return dequantise(arrays[f"{which}_codes"][i:i + 1], arrays[f"{which}_limits"][i:i + 1])[0]

@@ -1,0 +1,106 @@
+"""The player's payload read back against the records it was built from, as the browser reads it."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from digitviz import TrainConfig, load_digits, train
+from digitviz.figures import tile
+from digitviz.models import initial_params
+from digitviz.player import LEVELS, decode, dequantise, frame_epochs, map_at, quantise, run_payload
+from digitviz.records import weight_map
+from digitviz.runs import start_run
+
+
+def run_of(config, data, digits=(3, 7), status="done"):
+    run = start_run([], config, digits)
+    run.records, run.status = list(train(config, data)), status
+    return run
+
+
+@pytest.fixture(scope="module")
+def run(data):
+    return run_of(TrainConfig(epochs=6), data)
+
+
+def step(a):
+    """Half a quantisation step of a map: the most its one-byte form may be off by."""
+    return np.abs(a[np.isfinite(a)]).max() / LEVELS / 2 + 1e-6
+
+
+def test_curves_and_times_come_back_exactly(run):
+    meta, arrays = decode(run_payload(run, 0.9514))
+    assert arrays["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    for field in ("valid_acc", "train_acc", "valid_loss", "train_loss", "seconds"):
+        assert arrays[field].tolist() == [getattr(r, field) for r in run.records], field
+    assert meta["run"] == run.number and meta["status"] == "done" and meta["target"] == 6 and meta["count"] == 6
+    assert meta["baseline"] == {"value": 0.9514, "label": "mean-image baseline 95.1%", "dash": "dash"}
+
+
+def test_every_weight_map_comes_back_within_half_a_step_and_the_last_exactly(run):
+    meta, arrays = decode(run_payload(run, 0.9514))
+    assert meta["map"]["epochs"] == [1, 2, 3, 4, 5, 6] and meta["map"]["shape"] == [28, 28]
+    for r in run.records[:-1]:
+        error = np.abs(map_at(meta, arrays, r.epoch) - r.weights).max()
+        assert 0 < error <= step(r.weights), r.epoch
+    assert np.array_equal(map_at(meta, arrays, 6), run.records[-1].weights.astype(np.float32))
+
+
+def test_final_text_is_the_pages_wording(run):
+    last = run.records[-1]
+    meta, _ = decode(run_payload(run, 0.9514))
+    assert meta["final"] == {"accuracy": f"{last.valid_acc:.2%}",
+                             "delta": f"{(last.valid_acc - 0.9514) * 100:+.2f} pts vs mean-image baseline",
+                             "loss": f"{last.valid_loss:.4f}", "time": f"{last.seconds:.2f} s",
+                             "per_epoch": f"{1000 * last.seconds / 6:.1f} ms an epoch", "progress": "epoch 6 of 6"}
+
+
+def test_learned_maps_subtract_the_random_start(run):
+    meta, arrays = decode(run_payload(run, 0.9514, learned=True))
+    change = run.records[2].weights - weight_map(initial_params(run.config))
+    assert meta["change"]["title"] == "Change, epoch 0 → {epoch}"
+    assert np.abs(map_at(meta, arrays, 3, "change") - change).max() <= step(change)
+    assert meta["map"]["title"] == "Weights after epoch {epoch}"  # the raw weights stay beside the change
+    assert np.abs(map_at(meta, arrays, 3) - run.records[2].weights).max() <= step(run.records[2].weights)
+    assert "change" not in decode(run_payload(run, 0.9514))[0]
+
+
+def test_quantise_keeps_zero_white_and_gaps_blank():
+    maps = np.array([[[0.0, 2.0], [-2.0, np.nan]], [[0.0, 0.0], [0.0, 0.0]]])
+    codes, limits = quantise(maps)
+    assert codes.tolist() == [[[128, 255], [1, 0]], [[128, 128], [128, 128]]] and limits.tolist() == [2.0, 1.0]
+    back = dequantise(codes, limits)
+    assert back[0, 0, 1] == 2.0 and back[0, 1, 0] == -2.0 and np.isnan(back[0, 1, 1])
+
+
+def test_ten_digit_maps_are_tiled_and_labelled(data):
+    ten = load_digits("all")
+    config = TrainConfig(epochs=1, model="softmax", loss="cross_entropy", shuffle=True)
+    run = run_of(config, ten, digits=ten.digits)
+    meta, arrays = decode(run_payload(run, 0.8))
+    assert meta["map"]["shape"] == list(tile(run.records[0].weights, 5).shape)
+    assert [label[2] for label in meta["map"]["labels"]] == [str(d) for d in range(10)]
+    assert meta["map"]["ends"] == ["against", "0", "for"]
+    assert np.allclose(map_at(meta, arrays, 1), tile(run.records[0].weights, 5), equal_nan=True)
+
+
+def test_big_maps_are_sent_every_few_epochs_and_always_the_last():
+    chosen = frame_epochs(list(range(1, 1001)), 29_088)  # a two-layer net's 30 tiled maps, 1,000 epochs
+    assert chosen[0] == 1 and chosen[-1] == 1000 and len(chosen) * 29_088 <= 1_500_000 + 29_088
+    assert frame_epochs([1, 2, 3], 784) == [1, 2, 3]
+
+
+def test_a_diverged_run_encodes(data):
+    config = TrainConfig(epochs=5, lr=1000.0)
+    run = run_of(config, data, status="diverged")
+    meta, arrays = decode(run_payload(run, 0.95))
+    assert arrays["epoch"].tolist() == [r.epoch for r in run.records]
+    assert meta["final"]["loss"] in (f"{run.records[-1].valid_loss:.4f}", "not a number")
+
+
+def test_a_resumed_run_counts_on(run, data):
+    more = dataclasses.replace(run.config, epochs=2)
+    resumed = dataclasses.replace(run, records=run.records + list(train(more, data, start=run.records[-1])),
+                                  target=8)
+    meta, arrays = decode(run_payload(resumed, 0.95))
+    assert arrays["epoch"].tolist() == list(range(1, 9)) and meta["final"]["progress"] == "epoch 8 of 8"

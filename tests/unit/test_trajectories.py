@@ -1,0 +1,73 @@
+"""The server-wide run cache: identical records for everyone, one computation, bounded memory."""
+import threading
+
+from digitviz import TrainConfig, load_digits, train
+from digitviz.runs import rest_of
+from digitviz.trajectories import TrajectoryCache, data_key, record_bytes
+
+
+def counted(config, data, calls):
+    """produce(start) for the cache, counting how many epochs it trains."""
+    def produce(start):
+        for record in rest_of(config, (3, 7), data, start):
+            calls.append(record.epoch)
+            yield record
+    return produce
+
+
+def test_everyone_gets_the_engines_records_and_it_trains_once(data):
+    config, calls = TrainConfig(epochs=5), []
+    cache = TrajectoryCache(max_bytes=10 * 2**20)
+    expected = [r.valid_acc for r in train(config, data)]
+    runs = [[r.valid_acc for r in cache.follow(config, counted(config, data, calls))] for _ in range(3)]
+    assert runs == [expected] * 3 and calls == [1, 2, 3, 4, 5]
+
+
+def test_followers_read_along_while_it_trains(data):
+    config, calls, out = TrainConfig(epochs=20), [], {}
+    cache = TrajectoryCache(max_bytes=10 * 2**20)
+
+    def student(i):
+        out[i] = [r.valid_acc for r in cache.follow(config, counted(config, data, calls), poll_seconds=0.05)]
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert list(out.values()) == [[r.valid_acc for r in train(config, data)]] * 4 and calls == list(range(1, 21))
+
+
+def test_a_run_left_half_way_is_carried_on_by_the_next(data):
+    config, calls = TrainConfig(epochs=6), []
+    cache = TrajectoryCache(max_bytes=10 * 2**20)
+    first = cache.follow(config, counted(config, data, calls))
+    partial = [next(first) for _ in range(2)]
+    first.close()  # the student pressed Stop: whoever asks next goes on from epoch 2
+    rest = [r.valid_acc for r in cache.follow(config, counted(config, data, calls))]
+    assert [r.epoch for r in partial] == [1, 2] and calls == [1, 2, 3, 4, 5, 6]
+    assert rest == [r.valid_acc for r in train(config, data)]
+
+
+def test_memory_is_capped_oldest_finished_first(data):
+    one = sum(record_bytes(r) for r in train(TrainConfig(epochs=3), data))
+    cache = TrajectoryCache(max_bytes=int(2.5 * one))
+    for seed in range(4):
+        config = TrainConfig(epochs=3, seed=seed)
+        list(cache.follow(config, counted(config, data, [])))
+        assert cache.nbytes <= cache.max_bytes
+    assert [k.seed for k in cache.entries] == [2, 3]
+
+
+def test_a_run_too_big_for_the_cache_is_computed_but_not_kept(data):
+    config, calls = TrainConfig(epochs=4), []
+    cache = TrajectoryCache(max_bytes=3 * record_bytes(next(iter(train(TrainConfig(epochs=1), data)))))
+    assert len(list(cache.follow(config, counted(config, data, calls)))) == 4
+    assert not cache.entries and cache.nbytes == 0
+    list(cache.follow(config, counted(config, data, calls)))
+    assert calls == [1, 2, 3, 4] * 2
+
+
+def test_the_data_is_part_of_the_key(data):
+    other = load_digits((1, 8))
+    assert data_key(data) == data_key(data) != data_key(other)
