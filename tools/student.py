@@ -17,6 +17,9 @@ It does what the browser does, with Streamlit's own protobufs and nothing else:
   cookie), but a student looks like a browser;
 - sends `BackMsg.rerun_script` (a `ClientState`: the link's query string, the page's script hash, the
   widget states) for a page load and for each click;
+- uploads a file as the browser's uploader does (`upload`): a `file_urls_request` over the socket, a
+  multipart PUT to the URL the server answers with (the XSRF token in `X-Xsrftoken`), then a rerun with the
+  uploader's new state;
 - reads `ForwardMsg`s: `new_session` starts a script run, `delta`s add or replace the element at their
   `metadata.delta_path`, `script_finished` ends the run. As the browser does, elements that a finished
   run did not send again are dropped. It never declares cached messages, so the server sends every
