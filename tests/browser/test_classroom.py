@@ -58,7 +58,7 @@ def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
     app = open_app(page, f"{app_url}/?panel=board")
     set_epochs(app, 3)
     click(app, button(app, "Train"))
-    name = app.get_by_label("Your name on the board")
+    name = app.get_by_role("textbox", name="Your name on the board")
     name.fill("Ada Lovelace")
     name.press("Enter")
     click(app, app.get_by_role("button", name="Post my run"))
