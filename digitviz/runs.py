@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from digitviz.config import MAX_EPOCHS, TrainConfig
 from digitviz.engine import train
 from digitviz.export import settings_json
-from digitviz.text import escape_markdown
+from digitviz.text import plain_markdown
 
 KEPT_RUNS = 20  # a session keeps its newest runs for comparing; older ones go (about 4 MB per 1,000-epoch run)
 # A run may cost at most the lesson's pair for 1,000 epochs (~5 s of one core): one student's run must not hog a
@@ -186,7 +186,7 @@ def classifier(run, digits, loaded=None):
     """(params, whose) of the model that classifies a drawing: a loaded file's for these digits, else the run's;
     None when neither fits, and the page's default model classifies."""
     if loaded is not None and loaded[1] == digits:
-        return loaded[0], f"the model loaded from {escape_markdown(loaded[2])}"  # the browser named the file
+        return loaded[0], f"the model loaded from {plain_markdown(loaded[2])}"  # the browser named the file
     if run is not None and run.records and run.digits == digits and not run.last.diverged:
         return run.last.params, f"the model you trained (run {run.number}, {run.last.epoch} epochs)"
     return None

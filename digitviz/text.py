@@ -2,9 +2,10 @@
 
 Pure functions of values, so a unit test reads every sentence without a browser. Markdown emphasis (`**`) marks
 the numbers a student should see first; anything that came from outside (a link, a file name, another student's
-name) goes through `escape_markdown` before it meets Markdown.
+name) goes through `plain_markdown` before it meets Markdown.
 """
 import math
+import re
 
 from digitviz.board import inert
 from digitviz.data import ALL_DIGITS
@@ -28,6 +29,18 @@ def escape_markdown(text):
         autolink = c == "." and text[max(0, i - 3):i].lower() == "www"
         out.append("\\" + c if c in _MARKUP or (c == "_" and not inside_word) or autolink else c)
     return "".join(out)
+
+
+# Streamlit's Markdown is GitHub-flavoured: it turns "https://", "www." and "a@b.c" in the text into links after
+# escapes are resolved, so a backslash cannot stop them; an invisible word joiner inside each one does.
+WORD_JOINER = "\u2060"
+_AUTOLINKS = re.compile(r"(?<=\\:)(?=//)|(?i:www)(?=\\\.)|(?<=\\@)")
+
+
+def plain_markdown(text):
+    """Text from outside (a link, a file name) as Markdown that Streamlit shows as that text and nothing else:
+    escaped, and with a word joiner where GitHub-flavoured Markdown would start an autolink."""
+    return _AUTOLINKS.sub(lambda m: m.group() + WORD_JOINER, escape_markdown(text))
 
 
 def digits_label(digits):

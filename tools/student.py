@@ -17,6 +17,9 @@ It does what the browser does, with Streamlit's own protobufs and nothing else:
   cookie), but a student looks like a browser;
 - sends `BackMsg.rerun_script` (a `ClientState`: the link's query string, the page's script hash, the
   widget states) for a page load and for each click;
+- uploads a file as the browser's uploader does (`upload`): a `file_urls_request` over the socket, a
+  multipart PUT to the URL the server answers with (the XSRF token in `X-Xsrftoken`), then a rerun with the
+  uploader's new state;
 - reads `ForwardMsg`s: `new_session` starts a script run, `delta`s add or replace the element at their
   `metadata.delta_path`, `script_finished` ends the run. As the browser does, elements that a finished
   run did not send again are dropped. It never declares cached messages, so the server sends every
@@ -39,10 +42,12 @@ import json
 import threading
 import time
 import urllib.request
+import uuid
 from urllib.parse import urlsplit
 
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
@@ -62,6 +67,17 @@ def http_get(url, headers=None, timeout=10):
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=timeout) as r:
         return r.status, r.headers, r.read()
+
+
+def http_put_file(url, name, content, headers, timeout=30):
+    """PUT one file as the browser's uploader does (a multipart form with one `file` field); the status."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, method="PUT", headers={
+        **headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=timeout) as r:
+        return r.status
 
 
 def plotly_title(spec):
@@ -113,6 +129,8 @@ class Student:
         self.blocks = {}  # delta path -> Block proto
         self.updated_at = {}  # delta path -> perf_counter() of the delta that put its element there
         self.page_script_hash = ""
+        self.session_id = None  # the server's id for this session, which upload URLs carry
+        self.xsrf_token = None
         self.script_run_id = None
         self.runs_finished = 0
         self.exceptions_seen = []  # every exception element any run sent, kept even after it is dropped
@@ -125,6 +143,7 @@ class Student:
         self._run_awaits = None  # the _awaiting value when the current run started
         self._done_awaits = None  # the _awaiting value when the last awaited run finished
         self._finished = asyncio.Event()
+        self._file_urls = {}  # request id -> the FileURLsResponse the server sent for it
         self._reader = None
 
     # ------------------------------------------------------------------ connecting
@@ -143,6 +162,7 @@ class Student:
             if name.strip() == XSRF_COOKIE:
                 token = rest.split(";", 1)[0]
         extra, protocols = {}, ["streamlit"]
+        self.xsrf_token = token
         if token:  # XSRF protection on: the browser echoes the cookie's token as the second subprotocol
             extra["Cookie"] = f"{XSRF_COOKIE}={token}"
             protocols.append(token)
@@ -194,6 +214,33 @@ class Student:
         self.clicked_at = time.perf_counter()
         await self.rerun([WidgetState(id=button.id, trigger_value=True)])
 
+    async def upload(self, key, name, content, timeout=30):
+        """Choose the file `name` holding `content` in the uploader `key`, as the browser does: ask the server for
+        an upload URL over the websocket, PUT the file there, then rerun with the uploader's new state."""
+        uploader = self.widget(key)
+        if uploader is None:
+            raise StudentError(f"{self.name}: no uploader {key!r} on the page")
+        msg = BackMsg()
+        request_id = msg.file_urls_request.request_id = uuid.uuid4().hex
+        msg.file_urls_request.session_id = self.session_id
+        msg.file_urls_request.file_names.append(name)
+        await self.ws.send(msg.SerializeToString())
+        deadline = time.monotonic() + timeout
+        while request_id not in self._file_urls:
+            if time.monotonic() > deadline:
+                raise StudentError(f"{self.name}: no upload URL within {timeout} s")
+            await asyncio.sleep(0.02)
+        urls = self._file_urls.pop(request_id).file_urls[0]
+        headers = {"Origin": self.url}
+        if self.xsrf_token:
+            headers.update({"X-Xsrftoken": self.xsrf_token, "Cookie": f"{XSRF_COOKIE}={self.xsrf_token}"})
+        await asyncio.get_running_loop().run_in_executor(
+            None, http_put_file, f"{self.url}{urls.upload_url}", name, content, headers)
+        state = WidgetState(id=uploader.id)
+        state.file_uploader_state_value.uploaded_file_info.append(
+            UploadedFileInfo(name=name, size=len(content), file_id=urls.file_id, file_urls=urls))
+        await self.rerun([state])
+
     async def wait_until_finished(self, timeout=60):
         """Wait for the script run that the last rerun (load or click) started to finish."""
         try:
@@ -224,9 +271,12 @@ class Student:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
             self.page_script_hash = msg.new_session.page_script_hash
+            self.session_id = msg.new_session.initialize.session_id or self.session_id
             self.script_run_id = msg.metadata.run.script_run_id
             self._run_awaits = self._awaiting
             self._touched = set()
+        elif kind == "file_urls_response":
+            self._file_urls[msg.file_urls_response.response_id] = msg.file_urls_response
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string  # the address bar, as the page rewrote it
         elif kind == "delta":

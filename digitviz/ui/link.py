@@ -2,7 +2,7 @@
 import streamlit as st
 
 from digitviz.settings import DEFAULTS, PRESETS, from_query, matches_preset, open_presets, to_query
-from digitviz.text import escape_markdown
+from digitviz.text import plain_markdown
 from digitviz.ui.sidebar import apply_preset
 
 
@@ -35,7 +35,7 @@ def current_preset(values, hidden):
 def notes_ui(link_notes, preset, trained):
     """What the link changed or dropped, and the preset in play with what to notice, until a setting moves."""
     for note in link_notes:  # they quote the link, which anyone could have written
-        st.warning(escape_markdown(note), icon=":material/link:")
+        st.warning(plain_markdown(note), icon=":material/link:")
     if preset:
         then = "Check it against the run below." if trained else "Press **Train** to see it."
         st.info(f"**{PRESETS[preset].title}.** {PRESETS[preset].notice} {then}", icon=":material/school:")

@@ -1,12 +1,25 @@
 """The classroom features in Chromium: a shared link restores the settings in a new browser, and a run
 posted to the class board shows up on a classmate's page."""
 import re
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 from playwright.sync_api import expect
 
-from tools.browser import button, click, errors_on_page, open_app, press_keys, set_epochs, slider, slider_text
+from digitviz.text import WORD_JOINER
+from tests.unit.test_export import GOOD
+from tools.browser import (
+    button,
+    click,
+    errors_on_page,
+    open_app,
+    press_keys,
+    script_runs,
+    set_epochs,
+    slider,
+    slider_text,
+    wait_ready,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -102,4 +115,60 @@ def test_a_student_picks_dark_and_projector_text_and_the_link_keeps_them(page, a
     expect(app).to_have_url(re.compile(r"text=projector"))
     size = app.evaluate("getComputedStyle(document.documentElement).fontSize")
     assert size == "22px"
+    assert errors_on_page(app) == []
+
+
+PHISHING = "[Sign in](https://evil.example)"
+TRACKER = "![x](http://x/y.png)"
+
+
+def outside_requests(page, app_url):
+    """Every request the page makes over the network to anywhere but its own server, recorded from now on (blob:
+    and data: addresses are the page's own memory)."""
+    made, home = [], urlparse(app_url).netloc
+    page.on("request", lambda r: made.append(r.url) if urlparse(r.url).scheme in ("http", "https", "ws", "wss")
+            and urlparse(r.url).netloc != home else None)
+    return made
+
+
+def shown_text(locator):
+    """What a person reads in these elements: their text, less the invisible word joiners that keep Markdown
+    from making links of it (digitviz.text.plain_markdown)."""
+    return " ".join(locator.all_inner_texts()).replace(WORD_JOINER, "")
+
+
+def no_link_or_image_from(page, *hosts):
+    """No <a> pointing at, and no <img> (or any src) loaded from, any of `hosts` anywhere on the page."""
+    found = page.evaluate("""hosts => [...document.querySelectorAll('a[href], [src]')]
+        .map(e => e.getAttribute('href') || e.getAttribute('src')).filter(u => hosts.some(h => u.includes(h)))""",
+                          hosts)
+    return found == []
+
+
+def test_markdown_in_a_link_is_shown_as_plain_text(page, app_url):
+    """A shared link's values are quoted in the notes, never rendered: no live link, no image fetched from outside."""
+    made = outside_requests(page, app_url)
+    app = open_app(page, f"{app_url}/?lr={quote(PHISHING)}&epochs={quote(TRACKER)}")
+    expect(app.get_by_test_id("stAlertContentWarning").first).to_be_visible()
+    notes = shown_text(app.get_by_test_id("stAlertContentWarning"))
+    # As typed, up to the note's cut of a long value (digitviz.settings quotes at most 30 characters).
+    assert f"Ignored lr={PHISHING[:30]}…" in notes and f"Ignored epochs={TRACKER} " in notes, notes
+    assert no_link_or_image_from(app, "evil.example", "x/y.png")
+    assert made == [], made
+    assert errors_on_page(app) == []
+
+
+def test_markdown_in_an_uploaded_model_name_is_shown_as_plain_text(page, app_url):
+    """The model uploader quotes the file's name, which the student's own computer chose: plain text too."""
+    made = outside_requests(page, app_url)
+    app = open_app(page, f"{app_url}/?panel=files")
+    name = f"{TRACKER}{PHISHING}.npz"
+    since = script_runs(app)
+    app.locator(".st-key-model_file input[type=file]").set_input_files(
+        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": GOOD}])
+    wait_ready(app, since=since)
+    expect(app.get_by_test_id("stAlertContentSuccess")).to_be_visible()
+    assert f"Loaded {name} " in shown_text(app.get_by_test_id("stAlertContentSuccess"))
+    assert no_link_or_image_from(app, "evil.example", "x/y.png")
+    assert made == [], made
     assert errors_on_page(app) == []

@@ -1,5 +1,6 @@
 """What the page says, as plain strings."""
 import dataclasses
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -7,11 +8,13 @@ import pytest
 from digitviz import TrainConfig, train
 from digitviz.data import ALL_DIGITS
 from digitviz.text import (
+    WORD_JOINER,
     article,
     digits_label,
     divergence_advice,
     either,
     escape_markdown,
+    plain_markdown,
     remedy,
     run_row,
     status_text,
@@ -81,3 +84,23 @@ def test_escaped_text_renders_as_plain_text_in_markdown(raw):
     from markdown_it import MarkdownIt
     tokens = MarkdownIt("commonmark").enable("table").parseInline(escape_markdown(raw))[0].children
     assert [t.type for t in tokens] == ["text"] and tokens[0].content == raw
+
+
+# The literal autolinks of GitHub-flavoured Markdown as Streamlit's page finds them in text, after escapes are
+# resolved (mdast-util-gfm-autolink-literal's two patterns).
+GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)([^ \t\r\n]*)", re.IGNORECASE)
+GFM_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)")
+
+
+@pytest.mark.parametrize("raw", ["[Sign in](https://evil.example/login)", "https://evil.example", "WWW.evil.example",
+                                 "ada@evil.example", "mailto:ada@evil.example", "lr=abc", "![x](http://x/y.png)"])
+def test_plain_markdown_leaves_no_autolink_and_reads_as_typed(raw):
+    """Escaped, the text is one text token in CommonMark; GitHub's autolinks find nothing in it; and what a person
+    reads (the word joiners are invisible) is the text as typed."""
+    from markdown_it import MarkdownIt
+    assert GFM_URL.search(raw) or GFM_EMAIL.search(raw) or raw in ("lr=abc", "![x](http://x/y.png)")
+    tokens = MarkdownIt("commonmark").parseInline(plain_markdown(raw))[0].children
+    assert [t.type for t in tokens] == ["text"]
+    shown = tokens[0].content
+    assert not GFM_URL.search(shown) and not GFM_EMAIL.search(shown), shown
+    assert shown.replace(WORD_JOINER, "") == raw

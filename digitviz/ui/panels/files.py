@@ -4,7 +4,7 @@ from functools import partial
 import streamlit as st
 
 from digitviz import export
-from digitviz.text import digits_label, escape_markdown
+from digitviz.text import digits_label, plain_markdown
 
 
 def files_ui(run, server):
@@ -27,7 +27,7 @@ def files_ui(run, server):
     if st.session_state.get("model_file_error"):
         st.error(st.session_state.model_file_error)
     elif loaded is not None:
-        st.success(f"Loaded {escape_markdown(loaded[2])} ({digits_label(loaded[1])}):"
+        st.success(f"Loaded {plain_markdown(loaded[2])} ({digits_label(loaded[1])}):"
                    " the classifier above uses it while those digits are selected.")
 
 
