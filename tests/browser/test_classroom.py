@@ -9,10 +9,12 @@ from playwright.sync_api import expect
 from digitviz.text import WORD_JOINER
 from tests.unit.test_export import GOOD
 from tools.browser import (
+    PLAYER,
     button,
     click,
     errors_on_page,
     open_app,
+    player_progress,
     press_keys,
     script_runs,
     set_epochs,
@@ -91,11 +93,12 @@ def test_a_refresh_keeps_the_students_runs(page, app_url):
     """The browser remembers the runs' settings; after a reload the page trains them again, same numbers."""
     app = open_app(page, f"{app_url}/?epochs=3")
     click(app, button(app, "Train"))
-    expect(app.get_by_text("epoch 3 of 3")).to_be_visible()
-    before = app.get_by_test_id("stMetricValue").first.inner_text()
+    accuracy = app.locator(f"{PLAYER} .dvp-value").first
+    expect(player_progress(app)).to_have_text("epoch 3 of 3")
+    before = accuracy.inner_text()
     app.reload()
-    expect(app.get_by_text("epoch 3 of 3")).to_be_visible(timeout=60_000)
-    assert app.get_by_test_id("stMetricValue").first.inner_text() == before
+    expect(player_progress(app)).to_have_text("epoch 3 of 3", timeout=60_000)
+    expect(accuracy).to_have_text(before)
     expect(app.get_by_text("Run 1,")).to_be_visible()
     assert errors_on_page(app) == []
 

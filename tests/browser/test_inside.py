@@ -43,8 +43,9 @@ def test_dragging_the_threshold_recomputes_accuracy(page, app_url, data):
     app = inside(page, app_url, "Threshold and sigmoid")
     (record,) = [r for r in train(TrainConfig(epochs=3), data)][-1:]
     assert f"Accuracy at this threshold: {record.valid_acc:.2%}" in [c["title"] for c in charts(app)]
-    thumb = app.locator(PANEL).locator("input[type=range]").first
-    box = app.locator(PANEL).get_by_test_id("stSlider").first.bounding_box()
+    threshold = app.locator(PANEL).locator(".st-key-threshold")  # not the epoch slider above it
+    thumb = threshold.locator("input[type=range]").first
+    box = threshold.get_by_test_id("stSlider").first.bounding_box()
     handle = thumb.locator("xpath=..").bounding_box()
     since = script_runs(app)
     app.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)

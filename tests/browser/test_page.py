@@ -203,7 +203,7 @@ def test_the_page_fits_phone_and_projector_screens(new_context, app_url, name, w
     set_sidebar(page, was_open)
 
     assert horizontal_overflow(page) == []
-    assert page.locator(f"{PLAYER} canvas").count() == 3  # accuracy, loss, weights
+    assert page.locator(f"{PLAYER} canvas").count() == 4  # accuracy, loss, the weights and their change
     assert page.locator("[data-testid=stMain] .js-plotly-plot").count() >= 1  # the baseline's mean images
     assert charts_outside(page, width) == []
     if name == "projector":  # curves and weight map on one screen, the page scrolled to the top: no scrolling

@@ -373,7 +373,7 @@ class Player {
     ctx.fillStyle = theme.text; ctx.font = `13px ${theme.font}`; ctx.textBaseline = "middle";
     ctx.fillText(mm.scale, bx - 4, oy + 4);
     [[mm.ends[2], by], [mm.ends[1], by + bh / 2], [mm.ends[0], by + bh]].forEach(([label, y]) => ctx.fillText(label, bx + 18, y));
-    this.panels[which === "map" ? 2 : 3].canvas.setAttribute("aria-label", `${title}: blue ${mm.ends[2]}, red ${mm.ends[0]}`);
+    this.panels[which === "map" ? 2 : 3].canvas.setAttribute("aria-label", `${title}: blue pushes ${mm.ends[2]}, red ${mm.ends[0]}`);
     if (this.hover && this.hover.name === which) {
       const c = Math.floor((this.hover.x - ox) / s), r = Math.floor((this.hover.y - oy) / s);
       if (c >= 0 && r >= 0 && c < cols && r < rows && frame.codes[r * cols + c] !== 0) {
