@@ -9,7 +9,7 @@ Writes
   diverged.png   learning rate 1000 (End on its slider), Train: the divergence note, 1400x1000;
   phone.png      390x844 after a Train (the sidebar opened to press it, then closed again);
   projector.png  1920x1080 after a Train;
-  dark.png       1920x1080 after a Train, on a server started with Streamlit's dark theme.
+  dark.png       1920x1080 after a Train, with the page's Display set to dark (as a link carries it).
 Needs Chromium (/usr/bin/chromium).
 """
 import argparse
@@ -89,11 +89,11 @@ def main():
             train(page)
             shoot(page, out / f"{name}.png")
             page.context.close()
-        with h.Server(extra_args=["--theme.base", "dark"]) as dark:
-            page = open_page(browser, dark.url, 1920, 1080)
-            train(page)
-            shoot(page, out / "dark.png")
-            page.context.close()
+        # the page's own Display choice, as a student's link carries it (Streamlit reads embed_options at load)
+        page = open_page(browser, f"{server.url}/?theme=dark&embed_options=dark_theme", 1920, 1080)
+        train(page)
+        shoot(page, out / "dark.png")
+        page.context.close()
         browser.close()
 
 
