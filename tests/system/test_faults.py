@@ -19,6 +19,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from digitviz.board import DB_TIMEOUT_SECONDS
 from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
 from tools.crafted import CRAFTED, GOOD
+from tools.processes import gone
 from tools.server import Server, healthy
 from tools.student import Student, run_async
 
@@ -59,17 +60,6 @@ def busy_worker(server, timeout=30):
             return pid
     raise AssertionError(f"no worker of {worker_pids(server)} computed within {timeout} s")
 
-
-def gone(pid, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def until(condition, timeout=TIMEOUT, what="condition"):
@@ -123,7 +113,7 @@ async def two_students_then(server, fault, message):
 
 def test_a_killed_worker_costs_one_student_one_run(server):
     pid = run_async(two_students_then(server, lambda pid: os.kill(pid, signal.SIGKILL), WORKER_LOST))
-    assert gone(pid) and pid not in worker_pids(server)
+    assert gone(pid, timeout=10) and pid not in worker_pids(server)
     assert len(worker_pids(server)) == 2 and healthy(server.url)
 
 

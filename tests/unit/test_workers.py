@@ -26,6 +26,7 @@ from digitviz.workers import (
     Waiting,
     shared_pool,
 )
+from tools.processes import gone
 
 FIELDS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
 LONG = TrainConfig(epochs=5000)  # more than LONG_CPU_SECONDS of training: it ends at its budget
@@ -91,18 +92,6 @@ def busy_pids(pool, seconds=0.5):
     return [pid for pid, cpu in before.items() if sum(psutil.Process(pid).cpu_times()[:2]) > cpu + 0.05]
 
 
-def gone(pid, timeout=5):
-    """True once the process `pid` has ended (a zombie counts as ended)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def assert_next_run_works(pool, data):
     config = TrainConfig(epochs=3, seed=5, shuffle=True)
@@ -162,7 +151,7 @@ def test_a_killed_worker_ends_only_its_run(pool, data):
     assert isinstance(failed[0].error, TrainingError) and str(failed[0].error).startswith(WORKER_LOST)
     fine, config = next((run, config) for run, config in zip(runs, configs) if run.error is None)
     assert [r.valid_acc for r in fine.records()] == [r.valid_acc for r in train(config, data)]
-    assert gone(killed)
+    assert gone(killed, timeout=5)
     deadline = time.monotonic() + 60
     while (len(pool.pids()) != 2 or killed in pool.pids()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -187,7 +176,7 @@ def test_a_hung_worker_is_killed_and_its_run_told(pool, data, monkeypatch):
             pass
     assert isinstance(run.error, TrainingError) and str(run.error).startswith(WORKER_STUCK)
     assert run.finished_at - stopped_at < 1.0 + 2.0  # the stall limit and a few watch intervals
-    assert gone(stopped)
+    assert gone(stopped, timeout=5)
     assert_next_run_works(pool, data)
 
 
