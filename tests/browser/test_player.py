@@ -66,6 +66,9 @@ def test_pausing_and_scrubbing_start_no_script_run(app):
     app.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # the far left: epoch 1
     app.wait_for_timeout(200)
     assert shown_epoch(app) == 1
+    first = app.evaluate(f"() => document.querySelector('{PLAYER}').__player.a.seconds[0]")
+    # epoch 1's time per epoch is its own time, not divided by every epoch of the run (issue 13)
+    expect(player.locator(".dvp-delta").nth(2)).to_have_text(f"{1000 * first:.1f} ms an epoch")
     scrub.fill("2")
     app.wait_for_timeout(200)
     assert shown_epoch(app) == 2 and accuracy_chart(app)["points"] == 2

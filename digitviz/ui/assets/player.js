@@ -282,6 +282,10 @@ class Player {
     for (const t of niceTicks(1, target).filter(t => Number.isInteger(t))) ctx.fillText(String(t), X(t), y1 + 6);
     ctx.fillText("epoch", (box.l + x1) / 2, y1 + 24);
     ctx.save(); ctx.translate(16, (box.t + y1) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(chart.axis, 0, -8); ctx.restore();
+    if (chart.percent) { // the baseline's key sits above the plot, where no curve can ever cover it
+      ctx.textAlign = "right"; ctx.textBaseline = "bottom"; ctx.fillStyle = "#7f7f7f";
+      ctx.fillText(`╌╌ ${m.baseline.label}`, x1, box.t - 6);
+    }
     ctx.save();
     ctx.beginPath(); ctx.rect(box.l, box.t - 2, x1 - box.l, y1 - box.t + 4); ctx.clip();
     if (chart.percent) {
@@ -289,8 +293,6 @@ class Player {
       ctx.strokeStyle = "#7f7f7f"; ctx.lineWidth = 2; ctx.setLineDash([8, 6]);
       ctx.beginPath(); ctx.moveTo(box.l, Y(b.value)); ctx.lineTo(x1, Y(b.value)); ctx.stroke();
       ctx.setLineDash([]);
-      ctx.textAlign = "right"; ctx.textBaseline = "top"; ctx.fillStyle = theme.text;
-      ctx.fillText(b.label, x1 - 4, Y(b.value) + 4);
     }
     for (const [, field, color, dash] of chart.series) {
       ctx.strokeStyle = color; ctx.fillStyle = color; ctx.lineWidth = 2.5; ctx.setLineDash(dash ? [2, 4] : []);
