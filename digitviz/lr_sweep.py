@@ -7,7 +7,7 @@ import dataclasses
 import math
 
 from digitviz import runs
-from digitviz.settings import LEARNING_RATES
+from digitviz.settings import LEARNING_RATES, nearest
 from digitviz.workers import TrainingError, Waiting
 
 
@@ -50,4 +50,4 @@ def final_accuracy(run):
 
 def snapped(lr, rates=LEARNING_RATES):
     """The slider's rate nearest to `lr`, measured on its log scale."""
-    return min(rates, key=lambda r: abs(math.log(r) - math.log(lr)))
+    return nearest(lr, rates, log=True)[0]

@@ -64,7 +64,7 @@ def _parse_scale(control, raw):
     value = _number(raw, type(control.default))
     if value < control.lo or (control.log and value <= 0):
         raise ValueError(control.rule)
-    return _nearest(value, control.choices, control.log)
+    return nearest(value, control.choices, control.log)
 
 
 def _parse_range(control, raw):
@@ -238,7 +238,7 @@ def _clamp(value, lo, hi):
     return value, None
 
 
-def _nearest(value, choices, log=False):
+def nearest(value, choices, log=False):
     """The closest of the slider's choices (on a log scale for the learning rate), and a note if it moved."""
     key = (lambda c: abs(math.log(c) - math.log(value))) if log else (lambda c: abs(c - value))
     best = min(choices, key=key)
