@@ -27,6 +27,7 @@ def main():
     values = sidebar.settings_ui(hidden)
     digits = digits_of(values)
     data, baseline = resources.lesson_data(digits)
+    resources.collect_garbage_regularly()
     config, caps = fitted_config(config_of(values), len(data.train_x))
     for cap in caps:
         st.sidebar.caption(cap)

@@ -14,8 +14,10 @@ from tools.student import http_get
 
 
 def production_env():
-    """This environment, less the tests' switch to in-thread training: a real server trains as it would in use."""
-    return {k: v for k, v in os.environ.items() if k != "DIGITVIZ_TRAINING_PROCESSES"}
+    """This environment, less the tests' switch to in-thread training: a real server trains as it would in use,
+    with malloc's arenas capped as the README's command and the Dockerfile run it."""
+    env = {k: v for k, v in os.environ.items() if k != "DIGITVIZ_TRAINING_PROCESSES"}
+    return {"MALLOC_ARENA_MAX": "2", **env}
 
 
 def free_port():

@@ -1,5 +1,7 @@
 """Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only."""
+import gc
 import threading
+import time
 
 import streamlit as st
 
@@ -9,6 +11,30 @@ from digitviz.figures import mean_images_figure
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of
 from digitviz.trajectories import TrajectoryCache, data_key
+
+# `runner.postScriptGC` is off: a full collection after every script run walked millions of objects (torch, plotly)
+# and cost 0.15-0.2 s of the server's CPU per page load and per Train. Closed sessions leave reference cycles all
+# the same, so collect them here: start-up's objects frozen out of every collection, the rest every few seconds.
+COLLECT_SECONDS = 10
+_collector_lock = threading.Lock()
+_collector = None
+
+
+def collect_garbage_regularly(seconds=COLLECT_SECONDS):
+    """Once per server process: freeze what start-up made (modules, the digits: never garbage), then run a full
+    collection, of what sessions made since only, every `seconds` in a daemon thread."""
+    global _collector
+    with _collector_lock:
+        if _collector is None:
+            gc.freeze()
+            _collector = threading.Thread(target=_collect_every, args=(seconds,), daemon=True, name="digitviz-gc")
+            _collector.start()
+
+
+def _collect_every(seconds):
+    while True:
+        time.sleep(seconds)
+        gc.collect()
 
 
 def server_config():

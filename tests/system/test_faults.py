@@ -17,6 +17,7 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from digitviz.board import DB_TIMEOUT_SECONDS
+from digitviz.ui.resources import COLLECT_SECONDS
 from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
 from tools.crafted import CRAFTED, GOOD
 from tools.processes import gone
@@ -326,7 +327,7 @@ def settled(server, threads=None, timeout=15):
     a thread that ends a moment after its session (a script run's, a pool's idle one) is no leak; a leaked one
     stays, and the test sees it."""
     for _ in range(2):
-        time.sleep(TTL + 1)
+        time.sleep(max(TTL, COLLECT_SECONDS) + 1)  # sessions expired, and their cycles collected (ui/resources.py)
         run_async(open_and_close(server.url, 1, train_every=2))
     process, deadline = psutil.Process(server.pid), time.monotonic() + timeout
     time.sleep(2)
@@ -340,7 +341,10 @@ def test_memory_and_threads_return_to_baseline_after_200_sessions():
     # The default disconnectedSessionTTL keeps up to 128 closed sessions, their runs included, for two minutes so
     # that a tab can reconnect: bounded, and by design. A short TTL lets this test see what stays after that.
     args = ["--server.disconnectedSessionTTL", str(TTL)]
-    with Server(extra_args=args, extra_env={"DIGITVIZ_TRAINING_PROCESSES": "2"}) as server:
+    # The server-wide run cache keeps finished runs on purpose, up to its own cap (tests/unit/test_trajectories.py):
+    # off here, so that what is measured is what the sessions themselves leave behind.
+    env = {"DIGITVIZ_TRAINING_PROCESSES": "2", "DIGITVIZ_TRAJECTORY_CACHE_MB": "0"}
+    with Server(extra_args=args, extra_env=env) as server:
         run_async(open_and_close(server.url, 24, train_every=2))  # warm: workers, imports, caches, thread pools
         rss_before, threads_before = settled(server)
         began = time.monotonic()
