@@ -13,19 +13,25 @@ same run (each epoch's shuffle is seeded by its number).
         else:                                   # an EpochRecord, exactly as engine.train yields it
             ...
 
-Sharing: a run holds a worker for one chunk, then queues again behind the runs that are waiting, so the
-workers go round the runs and a short run never waits behind a long one. Each run may use RUN_CPU_SECONDS of
-a worker's time. Faults stay with the run they hit: a worker that dies (the kernel's out-of-memory killer) or
-stops using the CPU for STALL_SECONDS (stopped, stuck) is killed and replaced, and that run alone ends with a
-`TrainingError` whose message can be shown to its student as it is.
+Sharing: a run holds a worker for one chunk, then queues again. A run that has used less than FIRST_SHARE_SECONDS
+of a worker keeps its place in line (first come, first served); after that it takes turns with the other long runs
+behind every newer short one. A class pressing Train at once sees its runs finish one after another instead of all
+together at the end, and a short run never waits behind a long one for more than a first share. Each run may use
+RUN_CPU_SECONDS of a worker's time. Other work for the workers (`pool.call`, the Inside SGD views' computations)
+takes its turn in the same line. Faults stay with the run they hit: a worker that dies (the kernel's out-of-memory
+killer) or stops using the CPU for STALL_SECONDS (stopped, stuck) is killed and replaced, and that run alone ends
+with a `TrainingError` whose message can be shown to its student as it is.
 """
 import atexit
+import bisect
+import contextlib
 import ctypes
 import heapq
 import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -33,6 +39,7 @@ import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
+from multiprocessing.reduction import ForkingPickler
 
 from digitviz.data import load_digits
 from digitviz.engine import train
@@ -46,6 +53,9 @@ RUN_CPU_SECONDS = 20.0
 # A worker that uses no CPU at all for this long while it has a chunk is stopped or stuck, never merely slow:
 # an epoch always computes. Long enough for a loaded machine to schedule it, short enough for a student to wait.
 STALL_SECONDS = 5.0
+# A run's first share of a worker, served first come, first served: the page's default run (30 epochs, about 0.13 s)
+# and the lesson's 300 epochs on an idle core fit in it, so a class's runs finish in the order they were asked for.
+FIRST_SHARE_SECONDS = 1.0
 WAIT_REPORT_SECONDS = 0.5  # how often a waiting run hears its place again (each a chance for the page to stop)
 WATCH_SECONDS = 0.1  # how often a chunk's worker is checked for life and progress
 START_SECONDS = 120.0  # a new worker that is not ready by then (it imports torch: ~3 s) is replaced
@@ -72,6 +82,28 @@ class Waiting:
     """Every worker is busy: this run is `position`th in line (1 is next) and should start in about eta_seconds."""
     position: int
     eta_seconds: float
+
+
+@dataclass
+class _Request:
+    """A run's chunk, or a call, waiting for a worker."""
+    guess: float  # seconds its task should take
+    hold: float  # seconds it should keep a worker from those behind it: its whole first share, for a run in it
+    turn: threading.Condition  # on the pool's lock: notified when a worker comes free for it
+
+
+def _packed(function, *args):
+    """A task for a worker, pickled as Connection.send would: function(*args) in the worker."""
+    return ForkingPickler.dumps((function, args))
+
+
+def _outcome(generator, each):
+    """Run a generator to its end, handing each item it yields to `each`; return what it returns."""
+    try:
+        while True:
+            each(next(generator))
+    except StopIteration as end:
+        return end.value
 
 
 @lru_cache(maxsize=4)
@@ -104,8 +136,19 @@ def train_chunk(config, digits, start, cpu_left):
     return "done", records, time.process_time() - began
 
 
+def call_with_data(function, digits, kwargs):
+    """function(data=the digits' data, **kwargs) in a worker: ("done", result, cpu seconds), or ("error", exception)."""
+    began = time.process_time()
+    try:
+        result = function(data=_worker_data(tuple(digits)), **kwargs)
+    except Exception as e:
+        return "error", e
+    return "done", result, time.process_time() - began
+
+
 def _serve(conn, parent):
-    """A worker's life: announce itself, then train each chunk it is sent until told to stop."""
+    """A worker's life: announce itself, then do each task it is sent (a function and its arguments) until told to
+    stop."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
     import torch
@@ -113,7 +156,12 @@ def _serve(conn, parent):
     conn.send(("ready", os.getpid()))
     try:
         while (task := conn.recv()) is not None:
-            conn.send(train_chunk(*task))
+            function, args = task
+            reply = function(*args)
+            try:
+                conn.send(reply)
+            except (TypeError, AttributeError, pickle.PicklingError) as e:  # an exception or result that can't travel
+                conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
     except (EOFError, OSError):  # the server has gone
         pass
 
@@ -158,12 +206,13 @@ class TrainingPool:
         self.processes = processes
         # spawn, not fork: forking a threaded server (and torch's thread pools) can deadlock the child
         self._context = multiprocessing.get_context("spawn")
-        self._turns = threading.Condition()
+        self._lock = threading.Lock()
+        self._turns = threading.Condition(self._lock)  # the keeper waits on it for a worker to replace
         self._tickets = itertools.count()
-        self._queue = []  # tickets of runs waiting for a worker, first come first served
-        self._chunk_guess = {}  # ticket -> how long its next chunk should take, for the estimates
+        self._queue = []  # keys of the requests waiting for a worker, in the order they are served (sorted)
+        self._requests = {}  # key -> _Request: each waiting one's guesses and its own condition to wake it
         self._free = []  # ready workers
-        self._busy = {}  # worker -> monotonic time its chunk should end
+        self._busy = {}  # worker -> (monotonic time its chunk should end, its request's key, its first share left)
         self._starting = []  # workers importing torch
         self._closed = False
         # The keeper starts every worker and lives as long as the pool: Linux ties PDEATHSIG to the thread that
@@ -192,12 +241,18 @@ class TrainingPool:
         Raises TrainingError (its message is for the student) if the run's worker is lost or stuck, or the
         server closes, and RunBudgetError once the run has used cpu_seconds; the records yielded before stand."""
         done, chunk, spent = 0, 1, 0.0  # the first chunk is one epoch: it shows something at once, and times it
-        guess = chunk_seconds
+        guess, per_epoch, arrival = chunk_seconds, None, next(self._tickets)
         while done < config.epochs:
             n = min(chunk, config.epochs - done)
-            worker = yield from self._wait_for_worker(guess)
+            rest = guess if per_epoch is None else (config.epochs - done) * per_epoch
+            if spent < FIRST_SHARE_SECONDS:  # keeps its place in line, and holds workers for the rest of its share
+                key, hold = (0, arrival), min(rest, FIRST_SHARE_SECONDS - spent)
+            else:  # a long run: to the back of the line, behind every newer short run
+                key, hold = (1, next(self._tickets)), guess
+            worker = yield from self._wait_for_worker(key, guess, max(hold, guess))
             began = start.seconds if start is not None else 0.0
-            records, cpu = self._run_chunk(worker, (replace(config, epochs=n), digits, start, cpu_seconds - spent))
+            task = _packed(train_chunk, replace(config, epochs=n), digits, start, cpu_seconds - spent)
+            records, cpu = self._run_chunk(worker, task, cpu_seconds - spent)
             yield from records
             spent, done, start = spent + cpu, done + len(records), records[-1]
             if start.diverged:
@@ -209,6 +264,20 @@ class TrainingPool:
             chunk = max(1, int(chunk_seconds / per_epoch))
             guess = min(chunk, config.epochs - done) * per_epoch
 
+    def call(self, function, digits, kwargs, waiting=None, guess=1.0, cpu_seconds=RUN_CPU_SECONDS):
+        """function(data=load_digits(digits), **kwargs) in a worker, in line like a new run's first chunk; while
+        every worker is busy, waiting(Waiting) now and then. Returns what it returns and raises what it raises (it
+        and its result travel by pickle), or TrainingError as train does."""
+        task = _packed(call_with_data, function, tuple(digits), kwargs)  # one that can't travel fails here, at once
+        turn = self._wait_for_worker((0, next(self._tickets)), guess, guess)
+        with contextlib.closing(turn):  # a page stopped in waiting() leaves the line at once
+            worker = _outcome(turn, waiting or (lambda item: None))
+        try:
+            result, _ = self._run_chunk(worker, task, cpu_seconds)
+        except TrainingError as e:  # a call has no epochs to keep or resume
+            raise type(e)(str(e).removesuffix(TRY_AGAIN)) from e
+        return result
+
     def close(self):
         """Stop every worker now; runs that are training or waiting end with TrainingError(CLOSING)."""
         with self._turns:
@@ -216,6 +285,8 @@ class TrainingPool:
             workers = [*self._free, *self._busy, *self._starting]
             self._free, self._starting = [], []
             self._turns.notify_all()
+            for request in self._requests.values():
+                request.turn.notify()
         for w in workers:
             w.process.terminate()
         deadline = time.monotonic() + 1.0
@@ -228,77 +299,94 @@ class TrainingPool:
 
     # ------------------------------------------------------------------ taking turns
 
-    def _wait_for_worker(self, guess):
-        """A free worker for this run, yielding Waiting while others hold them all (a generator: `yield from`)."""
-        with self._turns:
-            ticket = next(self._tickets)
-            self._queue.append(ticket)
-            self._chunk_guess[ticket] = guess
+    def _wait_for_worker(self, key, guess, hold):
+        """A free worker for this request once it is first in line, yielding Waiting while others hold them all
+        (a generator: `yield from`). guess: how long its chunk should take; hold: how long it should keep workers
+        from those behind it (its whole first share, for a run in it)."""
+        with self._lock:
+            bisect.insort(self._queue, key)
+            self._requests[key] = _Request(guess, hold, threading.Condition(self._lock))
         try:
-            worker = self._take(ticket, WATCH_SECONDS)
+            worker = self._take(key, WATCH_SECONDS)
             while worker is None:
-                yield self._waiting(ticket)
-                worker = self._take(ticket, WAIT_REPORT_SECONDS)
+                yield self._waiting(key)
+                worker = self._take(key, WAIT_REPORT_SECONDS)
             return worker
         finally:
-            with self._turns:
-                if ticket in self._queue:  # the page stopped the run while it waited
-                    self._queue.remove(ticket)
-                    self._turns.notify_all()
-                self._chunk_guess.pop(ticket, None)
+            with self._lock:
+                if key in self._requests:  # the page stopped the run while it waited
+                    self._queue.remove(key)
+                    del self._requests[key]
+                    self._wake_heads()
 
-    def _take(self, ticket, timeout):
-        """The run's worker once it is first in line and a worker is free; None after `timeout`."""
+    def _take(self, key, timeout):
+        """The request's worker once it is first in line and a worker is free; None after `timeout`."""
         deadline = time.monotonic() + timeout
-        with self._turns:
+        with self._lock:
+            request = self._requests[key]
             while True:
                 if self._closed:
                     raise TrainingError(CLOSING)
-                if self._free and self._queue[0] == ticket:
+                if self._free and self._queue[0] == key:
                     self._queue.pop(0)
-                    self._turns.notify_all()  # the next in line may take another free worker
+                    del self._requests[key]
                     worker = self._free.pop()
-                    self._busy[worker] = time.monotonic() + self._chunk_guess[ticket]
+                    now = time.monotonic()
+                    self._busy[worker] = (now + request.guess, key, request.hold - request.guess)
+                    self._wake_heads()  # the next in line may take another free worker
                     return worker
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                self._turns.wait(left)
+                request.turn.wait(left)
 
-    def _waiting(self, ticket):
-        """Where the run stands in line, and when a worker should come free for it if each chunk takes its guess."""
-        with self._turns:
+    def _wake_heads(self):
+        """Wake the requests that a free worker now waits for (one each), and no others: with a class waiting, waking
+        every waiter at each chunk's end costs the server's Python more than the chunks do. Holds the lock."""
+        for key in self._queue[:len(self._free)]:
+            self._requests[key].turn.notify()
+
+    def _waiting(self, key):
+        """Where the request stands in line, and when a worker should come free for it if everyone ahead holds
+        workers as long as guessed."""
+        with self._lock:
             now = time.monotonic()
-            position = self._queue.index(ticket) + 1
-            # A chunk past its guess is running late (a loaded machine): guess it runs late by as much again.
-            free_at = [t if t >= now else now + min(now - t, START_GUESS_SECONDS) for t in self._busy.values()]
+            position = self._queue.index(key) + 1
+            free_at = []
+            for ends, holder, more in self._busy.values():
+                # A chunk past its guess is running late (a loaded machine): guess it runs late by as much again.
+                late = ends if ends >= now else now + min(now - ends, START_GUESS_SECONDS)
+                free_at.append(late + (more if holder < key else 0.0))  # a run ahead keeps its worker for its share
             free_at += [now] * len(self._free)
             free_at += [max(now, w.started + START_GUESS_SECONDS) for w in self._starting]
             if not free_at:  # every worker is being replaced
                 free_at = [now + START_GUESS_SECONDS]
             heapq.heapify(free_at)
             for ahead in self._queue[:position - 1]:
-                heapq.heappush(free_at, heapq.heappop(free_at) + self._chunk_guess.get(ahead, 0.25))
+                heapq.heappush(free_at, heapq.heappop(free_at) + self._requests[ahead].hold)
             return Waiting(position, round(free_at[0] - now, 1))
 
     def _give_back(self, worker, healthy):
         """The worker is free again, or, if it failed, killed and a new one started in its place."""
-        with self._turns:
+        with self._lock:
             self._busy.pop(worker, None)
             if healthy and not self._closed:
                 self._free.append(worker)
-            self._turns.notify_all()
+                self._wake_heads()
+            else:
+                self._turns.notify_all()  # the keeper replaces it
         if not healthy or self._closed:
             worker.kill()
 
     # ------------------------------------------------------------------ one chunk on one worker
 
-    def _run_chunk(self, worker, task):
-        """Send one chunk to the worker and watch it: (records, cpu seconds), or TrainingError."""
+    def _run_chunk(self, worker, task, cpu_left):
+        """Send one task (a chunk of a run, or a call; _packed) to the worker and watch it: (its result, cpu seconds),
+        or TrainingError."""
         healthy = False
         try:
-            worker.conn.send(task)
-            self._watch(worker, cpu_left=task[-1])
+            worker.conn.send_bytes(task)
+            self._watch(worker, cpu_left)
             reply = worker.conn.recv()
             healthy = True
         except (EOFError, OSError) as e:
@@ -378,7 +466,7 @@ class TrainingPool:
                 self._starting.remove(w)
                 if ok and not self._closed:
                     self._free.append(w)
-                    self._turns.notify_all()
+                    self._wake_heads()
                     continue
             log.warning("training worker %s did not start; replacing it", w.pid)
             w.kill()

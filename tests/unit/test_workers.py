@@ -94,9 +94,12 @@ def busy_pids(pool, seconds=0.5):
 
 
 def assert_next_run_works(pool, data):
+    """A run trains to the engine's own numbers (to its end, without data: a pool just started is ready after it)."""
     config = TrainConfig(epochs=3, seed=5, shuffle=True)
     there = records_of(pool.train(config, (3, 7)))
-    assert [r.valid_acc for r in there] == [r.valid_acc for r in train(config, data)]
+    assert len(there) == 3
+    if data is not None:
+        assert [r.valid_acc for r in there] == [r.valid_acc for r in train(config, data)]
 
 
 def test_records_survive_pickling_frozen(data):
@@ -199,6 +202,68 @@ def test_a_short_run_does_not_wait_behind_long_ones(pool, data):
     for run in longs:  # they end at their CPU budget
         run.join(120)
         assert isinstance(run.error, RunBudgetError)
+
+
+def test_a_class_gets_its_runs_back_in_the_order_it_asked():
+    """Short runs (inside their first share) are served first come, first served, even a chunk at a time: the first
+    student's run is done before the fourth's starts, where taking turns would finish them all at the very end."""
+    pool = TrainingPool(1)
+    try:
+        assert_next_run_works(pool, None)
+        runs = []
+        for seed in range(4):
+            runs.append(Background(pool, TrainConfig(epochs=40, seed=seed), chunk_seconds=0.01))
+            time.sleep(0.02)  # one after another, as students click
+        for run in runs:
+            run.join(60)
+            assert run.error is None and len(run.records()) == 40
+        first_record_at = [next(t for t, item in run.items if not isinstance(item, Waiting)) for run in runs]
+        assert runs[0].finished_at <= first_record_at[3]
+        assert [run.finished_at for run in runs] == sorted(run.finished_at for run in runs)
+    finally:
+        pool.close()
+
+
+def test_a_call_runs_in_a_worker_on_its_digits(pool, data):
+    from digitviz.mechanics import forgotten_zero
+    params = next(train(TrainConfig(epochs=1), data)).params
+    kwargs = dict(params=dict(params), config=TrainConfig(), epoch=2, batches=3)
+    assert pool.call(forgotten_zero, (3, 7), kwargs) == forgotten_zero(data=data, **kwargs)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):  # its own error, raised here
+        pool.call(forgotten_zero, (3, 7), {**kwargs, "nonsense": 1})
+    with pytest.raises(TypeError, match="pickle"):  # what can't travel to a worker fails before it waits for one
+        pool.call(forgotten_zero, (3, 7), {**kwargs, "params": params})
+    assert len(pool.pids()) == 2
+    assert_next_run_works(pool, data)
+
+
+def test_a_call_waits_its_turn_and_can_leave_the_line(data):
+    """While the only worker trains a long run, a call hears its place; a page stopped while waiting leaves the
+    line, so the next one in is first."""
+    from digitviz.mechanics import forgotten_zero
+    pool = TrainingPool(1)
+
+    class Stopped(Exception):
+        pass
+
+    def stop(item):
+        heard.append(item)
+        raise Stopped
+
+    try:
+        long = Background(pool, LONG, cpu_seconds=LONG_CPU_SECONDS)
+        long.wait_for_records()
+        heard = []
+        with pytest.raises(Stopped):
+            pool.call(forgotten_zero, (3, 7), {}, waiting=stop)
+        assert heard and heard[0].position == 1
+        short = Background(pool, TrainConfig(epochs=2))
+        short.join()
+        waits = [item for _, item in short.items if isinstance(item, Waiting)]
+        assert short.error is None and waits and {w.position for w in waits} == {1}
+        long.join()
+    finally:
+        pool.close()
 
 
 def test_a_run_stops_at_its_cpu_budget(pool):
