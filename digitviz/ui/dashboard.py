@@ -92,12 +92,14 @@ def train_live(run, config, view, server):
             lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS), view, server, pool))
     else:
         records = trained(lambda: runs.records(run, config, data, pool, REDRAW_SECONDS), view, server, pool)
-    next_draw, token = 0.0, run.claim()
+    next_draw, token, told = 0.0, run.claim(), None
     try:
         with contextlib.closing(records):
             for item in records:
                 if isinstance(item, Waiting):
-                    view["status"].info(text.waiting(item.position, item.eta_seconds), icon=":material/hourglass:")
+                    waiting = text.waiting(item.position, item.eta_seconds)
+                    if waiting != told:  # a class in line: each message only when it says something new
+                        view["status"].info(told := waiting, icon=":material/hourglass:")
                     continue
                 if not run.add(item, token):  # a newer script run has taken this run over (Stop, Step, ...)
                     return
