@@ -195,17 +195,25 @@ def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
     ink = x[:, pixel].numpy()  # (n,)
     w0 = float(np.asarray(params["weights"])[pixel, 0])
     values = np.linspace(w0 - span, w0 + span, points)
-    # float32, as the model computes: (n,) -> (n, points), z moving by ink * change
-    zs = z[:, None] + ink[:, None] * (values - w0).astype(np.float32)[None, :]
-    with np.errstate(over="ignore"):  # exp of a large negative output overflows to inf, and 1/(1+inf) is the 0 we want
-        p = 1 / (1 + np.exp(-zs))
-    first = (y == 1)[:, None]
-    accuracy = ((zs > 0) == first).mean(0)
-    loss = np.where(first, 1 - p, p).mean(0)
+    first = y == 1
+    # Only images with ink at the pixel move; the others add the same to every value tried (half the work, or more).
+    moved = ink > 0
+    still_right = float(((z[~moved] > 0) == first[~moved]).sum())
+    still_loss = float(_each_loss(z[~moved], first[~moved]).sum())
+    # float32, as the model computes: (m,) -> (m, points), z moving by ink * change
+    zs = z[moved, None] + ink[moved, None] * (values - w0).astype(np.float32)[None, :]
+    accuracy = (still_right + ((zs > 0) == first[moved, None]).sum(0)) / len(z)
+    loss = (still_loss + _each_loss(zs, first[moved, None]).sum(0)) / len(z)
     p0 = sigmoid(z)
     slope = float(np.mean(p0 * (1 - p0) * (1 - 2 * y) * ink.astype(np.float64)))
-    return WeightSweep(pixel, w0, values, accuracy, loss, slope, float(np.where(y == 1, 1 - p0, p0).mean()),
-                       float(((z > 0) == (y == 1)).mean()), int((ink > 0).sum()))
+    return WeightSweep(pixel, w0, values, accuracy, loss, slope, float(np.where(first, 1 - p0, p0).mean()),
+                       float(((z > 0) == first).mean()), int(moved.sum()))
+
+
+def _each_loss(z, first):
+    """Each example's part of mnist_loss, torch.where(targets==1, 1-p, p), with one exp: 1-sigmoid(z) = sigmoid(-z)."""
+    with np.errstate(over="ignore"):  # exp of a large output overflows to inf, and 1/(1+inf) is the 0 we want
+        return 1 / (1 + np.exp(np.where(first, z, -z)))
 
 
 def steepest_pixel(params, data):

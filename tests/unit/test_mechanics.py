@@ -106,12 +106,13 @@ def test_the_weight_sweep_measures_the_real_model(data, trained):
     pixel = steepest_pixel(trained.params, data)
     sweep = weight_sweep(trained.params, data, pixel)
     assert sweep.accuracy_now == pytest.approx(trained.valid_acc, abs=0.05)  # training, not validation, accuracy
-    i = int(np.argmin(np.abs(sweep.values - sweep.current)))
-    params = {k: np.array(v) for k, v in trained.params.items()}
-    params["weights"][pixel, 0] = sweep.values[i]
-    z = raw_outputs(params, data.train_x)[:, None]
-    assert sweep.loss[i] == pytest.approx(mnist_loss(z, data.train_y).item(), abs=1e-5)
-    assert sweep.accuracy[i] == pytest.approx(batch_accuracy(z, data.train_y).item(), abs=1e-5)
+    now = int(np.argmin(np.abs(sweep.values - sweep.current)))
+    for i in (0, 57, now, 333, len(sweep.values) - 1):  # the model itself, with the one weight set to each value
+        params = {k: np.array(v) for k, v in trained.params.items()}
+        params["weights"][pixel, 0] = sweep.values[i]
+        z = raw_outputs(params, data.train_x)[:, None]
+        assert sweep.loss[i] == pytest.approx(mnist_loss(z, data.train_y).item(), abs=1e-5)
+        assert sweep.accuracy[i] == pytest.approx(batch_accuracy(z, data.train_y).item(), abs=1e-5)
     weights = torch.tensor(np.array(trained.params["weights"]), requires_grad=True)
     mnist_loss(data.train_x @ weights + torch.tensor(np.array(trained.params["bias"])), data.train_y).backward()
     assert sweep.slope == pytest.approx(weights.grad[pixel, 0].item(), rel=1e-4)
