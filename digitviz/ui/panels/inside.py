@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from digitviz import mechanics
+from digitviz import mechanics, text
 from digitviz.figures_sgd import (
     forgotten_zero_figure,
     lr_find_figure,
@@ -30,7 +30,7 @@ from digitviz.settings import CONTROLS, DEFAULTS, config_of, digits_of
 from digitviz.text import article
 from digitviz.ui import CHART, resources
 from digitviz.ui.panels.compare import overlay_key
-from digitviz.workers import shared_pool
+from digitviz.workers import TrainingError, shared_pool
 
 LESSON_MODELS = ("linear", "fastai")  # the lesson's xb@weights + bias, from scratch or through fastai's Learner
 SHOWN_IMAGES = 24  # of a batch's images, drawn above its ledger
@@ -117,6 +117,25 @@ def subject_of(run):
                    f"the page's default model ({why}: the lesson's settings, {model.epoch} epochs)")
 
 
+def in_worker(server, function, digits, doing, kwargs):
+    """function(data=the digits' data, **kwargs) in the training workers, so that the server's own Python only
+    draws (in this thread on a server without workers); None, with the reason shown, if the worker failed."""
+    pool = shared_pool(server.processes)
+    if pool is None:
+        with st.spinner(doing):
+            return function(data=resources.lesson_data(digits)[0], **kwargs)
+    line = st.empty()
+    try:
+        with st.spinner(doing):
+            return pool.call(function, digits, kwargs, waiting=lambda item: line.info(
+                text.waiting(item.position, item.eta_seconds), icon=":material/hourglass:"))
+    except TrainingError as e:
+        st.error(str(e), icon=":material/error:")
+        return None
+    finally:
+        line.empty()
+
+
 # ---------------------------------------------------------------- 1. threshold and sigmoid
 
 def threshold_ui(subject, run, server):
@@ -181,7 +200,7 @@ def sgd_step_ui(subject, run, server):
     chosen = ledger_ui(step, subject.digits)
     gradient_ui(step, chosen, forget)
     if forget:
-        forgotten_zero_ui(subject, data)
+        forgotten_zero_ui(subject, data, server)
 
 
 def batch_images_ui(step, digits):
@@ -243,12 +262,15 @@ def gradient_ui(step, chosen, forget):
                        **CHART)
 
 
-def forgotten_zero_ui(subject, data):
+def forgotten_zero_ui(subject, data, server):
     """What forgetting zero_() does to training, batch by batch, from the same weights."""
     batches = mechanics.batches_per_epoch(subject.config, len(data.train_x))
     key = (subject.whose, subject.config)
-    if st.session_state.get("zero_curves", (None,))[0] != key:  # ~2 s of one core: once per model, not per click
-        curves = mechanics.forgotten_zero(subject.params, data, subject.config, subject.epoch + 1, batches)
+    if st.session_state.get("zero_curves", (None,))[0] != key:  # ~0.6 s of a core: once per model, not per click
+        curves = in_worker(server, mechanics.forgotten_zero, subject.digits, "Training both ways…", dict(
+            params=dict(subject.params), config=subject.config, epoch=subject.epoch + 1, batches=batches))
+        if curves is None:
+            return
         st.session_state.zero_curves = (key, curves)
     curves = st.session_state.zero_curves[1]
     st.markdown(f"**Without `zero_()`, `.grad` keeps every batch's gradient**: the step uses their running sum, "
@@ -314,9 +336,9 @@ def lr_find_ui(subject, run, server):
     key = ("lr_find", config)
     if st.button("Run the finder", key="lr-find", icon=":material/search:",
                  help="100 mini-batches from the run's initial weights, the learning rate growing from 1e-7 to 10."):
-        data = resources.lesson_data(subject.digits)[0]
-        with st.spinner("Sweeping learning rates…"):
-            st.session_state.lr_found = (key, lr_find(config, data))
+        found = in_worker(server, lr_find, subject.digits, "Sweeping learning rates…", dict(config=config))
+        if found is not None:
+            st.session_state.lr_found = (key, found)
     found = st.session_state.get("lr_found")
     if found is None or found[0] != key:
         st.caption("From the run's initial weights (seed and init std), 100 steps with the learning rate growing "
