@@ -186,6 +186,7 @@ class WeightSweep:
     loss_now: float
     accuracy_now: float
     inked: int  # how many training images have any ink at this pixel: with none, the weight does nothing
+    images: int  # how many training images there are: a step of accuracy is 1/images
 
 
 def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
@@ -207,7 +208,7 @@ def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
     p0 = sigmoid(z)
     slope = float(np.mean(p0 * (1 - p0) * (1 - 2 * y) * ink.astype(np.float64)))
     return WeightSweep(pixel, w0, values, accuracy, loss, slope, float(np.where(first, 1 - p0, p0).mean()),
-                       float(((z > 0) == first).mean()), int(moved.sum()))
+                       float(((z > 0) == first).mean()), int(moved.sum()), len(z))
 
 
 def _each_loss(z, first):

@@ -8,8 +8,10 @@ import torch
 
 from digitviz import TrainConfig, train
 from digitviz.losses import mnist_loss
+from digitviz.lr_finder import lr_find
 from digitviz.mechanics import threshold_view
-from digitviz.settings import LEARNING_RATES
+from digitviz.settings import DEFAULTS, LEARNING_RATES, config_of
+from digitviz.workers import TrainingPool, shared_pool
 from tools.apptest import charts, open_panel, page, train_run
 
 VIEWS = ("threshold", "step", "accuracy", "finder", "sweep")
@@ -142,3 +144,37 @@ def test_the_sweep_trains_every_rate_as_runs_to_compare(data):
     assert at.segmented_control(key="panel").value == "compare"
     chosen = [m for m in at.multiselect if m.key.startswith("compare-")][0].value
     assert chosen == [r.number for r in swept]
+
+
+def test_the_heavy_computations_go_to_the_training_workers(monkeypatch, data):
+    """On a server with workers, the views' costly numbers are computed there, and are the same numbers."""
+    monkeypatch.setenv("DIGITVIZ_TRAINING_PROCESSES", "1")
+    sent, real = [], TrainingPool.call
+
+    def spy(self, function, digits, kwargs, **kw):
+        sent.append(function.__name__)
+        return real(self, function, digits, kwargs, **kw)
+
+    monkeypatch.setattr(TrainingPool, "call", spy)
+    try:
+        at = open_view(page(panel="inside"), "step")
+        at.toggle(key="sgd-forget").set_value(True).run()
+        assert sent == ["forgotten_zero"] and "zero_curves" in at.session_state
+        assert "zero-chart" in [c.key for c in at.get("plotly_chart")]
+        open_view(at, "accuracy")
+        assert sent[1:] == ["steepest_pixel", "weight_sweep"]
+        at.number_input(key="sweep-col").set_value(10).run()
+        at.segmented_control(key="sweep-span").set_value(0.1).run()
+        assert sent[3:] == ["weight_sweep", "weight_sweep"]
+        at.run()  # a rerun that changes nothing asks the workers nothing
+        assert len(sent) == 5
+        (_, sweep) = at.session_state.weight_sweep
+        assert (sweep.pixel, sweep.values[-1] - sweep.current) == (at.number_input(key="sweep-row").value * 28 + 10,
+                                                                   pytest.approx(0.1))
+        open_view(at, "finder")
+        at.button(key="lr-find").click().run()
+        (_, found) = at.session_state.lr_found
+        here = lr_find(config_of(DEFAULTS), data)  # the page's default model: the lesson's settings
+        assert sent[5:] == ["lr_find"] and (found.lrs, found.losses) == (here.lrs, here.losses)
+    finally:
+        shared_pool(1).close()

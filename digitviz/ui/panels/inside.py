@@ -183,14 +183,15 @@ def sgd_step_ui(subject, run, server):
     left, right = st.columns(2)
     if left.button("Next batch", key="sgd-next", icon=":material/skip_next:", type="primary",
                    help="Take this batch's step and move to the next batch."):
-        step, state["params"] = mechanics.sgd_step(state["params"], data, config, *state["at"], state["carried"])
+        step, state["params"] = current_step(state, data, config)
         state["carried"] = (step.grad, step.bias_grad) if forget else None
         state["at"], state["taken"] = mechanics.next_batch(*state["at"], config, n), state["taken"] + 1
+        state["step"] = None
     right.button("Start again", key="sgd-again", icon=":material/restart_alt:",
                  on_click=lambda: st.session_state.update(sgd_restart=True),
                  help=f"Back to the weights after epoch {subject.epoch}.")
     st.session_state.sgd_state = state
-    step, _ = mechanics.sgd_step(state["params"], data, config, *state["at"], state["carried"])
+    step, _ = current_step(state, data, config)
     epoch, batch = state["at"]
     st.markdown(f"**Epoch {epoch}, batch {batch + 1} of {mechanics.batches_per_epoch(config, n)}** "
                 f"({len(step.index)} images, {state['taken']} steps taken since epoch {subject.epoch}'s weights; "
@@ -201,6 +202,13 @@ def sgd_step_ui(subject, run, server):
     gradient_ui(step, chosen, forget)
     if forget:
         forgotten_zero_ui(subject, data, server)
+
+
+def current_step(state, data, config):
+    """(the batch where the student stands, the weights after its step): computed once per batch, not per rerun."""
+    if state.get("step") is None:
+        state["step"] = mechanics.sgd_step(state["params"], data, config, *state["at"], state["carried"])
+    return state["step"]
 
 
 def batch_images_ui(step, digits):
@@ -284,11 +292,13 @@ def forgotten_zero_ui(subject, data, server):
 
 def accuracy_loss_ui(subject, run, server):
     """Click a weight, sweep it: accuracy in flat steps beside mnist_loss, smooth with a slope."""
-    data = resources.lesson_data(subject.digits)[0]
     weights = np.asarray(subject.params["weights"])[:, 0]
     if "sweep-row" not in st.session_state:
+        steepest = in_worker(server, mechanics.steepest_pixel, subject.digits, "Finding a lively weight…",
+                             dict(params=dict(subject.params)))
+        centre = 14 * 28 + 14  # if the worker failed (its message is shown): a pixel most digits have ink at
         st.session_state["sweep-row"], st.session_state["sweep-col"] = divmod(
-            mechanics.steepest_pixel(subject.params, data), 28)
+            centre if steepest is None else steepest, 28)
     pixel = st.session_state["sweep-row"] * 28 + st.session_state["sweep-col"]
     left, right = st.columns([2, 3])
     with left:
@@ -305,7 +315,9 @@ def accuracy_loss_ui(subject, run, server):
         span = st.segmented_control("Sweep the weight by ±", mechanics.SPANS, key="sweep-span", required=True,
                                     default=1.0, help="Zoom in: accuracy is flat between steps. Zoom out: the steps "
                                                       "blur into a bumpy curve.")
-    sweep = mechanics.weight_sweep(subject.params, data, pixel, span=span or 1.0)
+    sweep = weight_swept(subject, pixel, span or 1.0, server)
+    if sweep is None:
+        return
     with right:
         st.plotly_chart(weight_sweep_figure(sweep), key="sweep-chart", **CHART)
         st.code(ACCURACY_CODE + "\n\n" + LOSS_CODE, language="python")
@@ -317,8 +329,21 @@ def accuracy_loss_ui(subject, run, server):
     st.markdown(f"Moving this one weight (now {sweep.current:+.3f}, ink in {sweep.inked:,} training images), "
                 f"accuracy stays exactly the same between **{flat:.0%}** of neighbouring values: there its slope is "
                 f"0, so SGD would get no direction from it. Accuracy only changes when some image's output crosses 0, "
-                f"a jump of 1/{len(data.train_x):,}. `mnist_loss` changes with every nudge; its slope here, "
+                f"a jump of 1/{sweep.images:,}. `mnist_loss` changes with every nudge; its slope here, "
                 f"**{sweep.slope:+.3g}**, is `weights.grad` for this pixel, and says which way to move.")
+
+
+def weight_swept(subject, pixel, span, server):
+    """mechanics.weight_sweep in a worker (12,396 images x 401 values), kept for this session until the weight,
+    the model or the span changes: the page's other reruns don't repeat it."""
+    key = (subject.whose, subject.digits, pixel, span)
+    if st.session_state.get("weight_sweep", (None,))[0] != key:
+        sweep = in_worker(server, mechanics.weight_sweep, subject.digits, "Sweeping the weight…",
+                          dict(params=dict(subject.params), pixel=pixel, span=span))
+        if sweep is None:
+            return None
+        st.session_state.weight_sweep = (key, sweep)
+    return st.session_state.weight_sweep[1]
 
 
 # ---------------------------------------------------------------- 4. the learning-rate finder
