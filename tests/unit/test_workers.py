@@ -266,6 +266,30 @@ def test_a_call_waits_its_turn_and_can_leave_the_line(data):
         pool.close()
 
 
+def test_a_call_whose_worker_dies_gets_a_message_without_epochs(data):
+    from digitviz.mechanics import forgotten_zero
+    pool = TrainingPool(1)
+    try:
+        assert_next_run_works(pool, None)
+        params = dict(next(train(TrainConfig(epochs=1), data)).params)
+        failed = []
+
+        def call():
+            try:
+                pool.call(forgotten_zero, (3, 7), dict(params=params, config=TrainConfig(), epoch=2, batches=10**5))
+            except TrainingError as e:
+                failed.append(e)
+        caller = threading.Thread(target=call)
+        caller.start()
+        (busy,) = busy_pids(pool)
+        os.kill(busy, signal.SIGKILL)
+        caller.join(30)
+        assert [str(e) for e in failed] == [WORKER_LOST]  # a call has no epochs to keep: no "press Resume"
+        assert_next_run_works(pool, data)
+    finally:
+        pool.close()
+
+
 def test_a_run_stops_at_its_cpu_budget(pool):
     run = pool.train(LONG, (3, 7), cpu_seconds=0.5)
     records = []
