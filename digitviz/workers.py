@@ -341,8 +341,8 @@ class TrainingPool:
                 request.turn.wait(left)
 
     def _wake_heads(self):
-        """Wake the requests that a free worker now waits for (one each), and no others: with a class waiting, waking
-        every waiter at each chunk's end costs the server's Python more than the chunks do. Holds the lock."""
+        """Wake the requests that a free worker now waits for (one each), and no others: waking a whole class in line
+        at every chunk's end is work for the server's one Python. Holds the lock."""
         for key in self._queue[:len(self._free)]:
             self._requests[key].turn.notify()
 
