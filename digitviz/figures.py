@@ -21,55 +21,14 @@ def _axis(title, **kw):
     return dict(title=dict(text=title, font=FONT), tickfont=TICKS, **kw)
 
 
-def _chart(title, traces, xaxis, yaxis, **layout):
-    """A line chart with the page's fonts, a horizontal legend below, and hover that reads a whole epoch."""
-    return go.Figure(dict(data=traces, layout=dict(
-        title=dict(text=title), font=FONT, margin=dict(l=60, r=20, t=50, b=50), hovermode="x unified",
-        legend=dict(orientation="h", y=-0.2, font=TICKS), xaxis=xaxis, yaxis=yaxis, **layout)))
-
-
-def _epoch_axis(records, epochs):
-    """From epoch 1 to the run's target; whole epochs only, even when there are just a few."""
-    last = max(epochs or 1, records[-1].epoch if records else 1)
-    return _axis("epoch", range=[0.5, last + 0.5], tick0=1, **({"dtick": 1} if last <= 10 else {}))
-
-
-def _curve(records, field, name, color, dash=None):
-    return dict(type="scatter", x=[r.epoch for r in records], y=[getattr(r, field) for r in records], name=name,
-                mode="lines+markers" if len(records) < 40 else "lines", line=dict(color=color, dash=dash),
-                hovertemplate="%{y:.4f}")
-
-
-def accuracy_figure(records, baseline=None, epochs=None):
-    """Validation and training accuracy per epoch, with the mean-image baseline as a dashed line."""
-    traces = [_curve(records, "valid_acc", "validation accuracy", VALID),
-              _curve(records, "train_acc", "training accuracy", TRAINING, dash="dot")]
-    extra = {}
-    if baseline is not None:  # a dashed line, keyed above the plot where no curve can ever cover its label
-        extra = dict(shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=baseline, y1=baseline,
-                                  line=dict(dash=BASELINE_DASH, color="#7f7f7f", width=2))],
-                     annotations=[dict(xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
-                                       showarrow=False, font=dict(color="#7f7f7f", **TICKS),
-                                       text=f"╌╌ mean-image baseline {baseline:.1%}")])
-    yaxis = _axis("accuracy", tickformat=".0%", range=_accuracy_range(records, baseline))
-    return _chart("Accuracy", traces, _epoch_axis(records, epochs), yaxis, **extra)
-
-
-def _accuracy_range(records, baseline):
-    """Zoom in on where the action is, but always show the baseline and 100%."""
+def accuracy_range(records, baseline):
+    """The accuracy chart's y range (the player draws it): zoom in on where the action is, but always show the
+    baseline and 100%."""
     values = [r.valid_acc for r in records] + [r.train_acc for r in records]
     if baseline is not None:  # a baseline of 0 counts too: its dashed line is drawn
         values.append(baseline)
-    low = min(values, default=0.5)
+    low = min((v for v in values if np.isfinite(v)), default=0.5)  # a diverged run's NaN says nothing of the range
     return [max(0.0, min(low, 0.9) - 0.02), 1.005]
-
-
-def loss_figure(records, epochs=None):
-    """Training and validation loss per epoch."""
-    traces = [_curve(records, "valid_loss", "validation loss", VALID),
-              _curve(records, "train_loss", "training loss", TRAINING, dash="dot")]
-    # from zero: a saturated run's loss barely moves, and autoscale would blow that up to fill the chart
-    return _chart("Loss", traces, _epoch_axis(records, epochs), _axis("loss", rangemode="tozero"))
 
 
 def _symmetric_range(a):

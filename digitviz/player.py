@@ -14,7 +14,7 @@ import numpy as np
 from plotly.colors import get_colorscale
 
 from digitviz import text
-from digitviz.figures import BASELINE_DASH, DIVERGING, TRAINING, VALID, tile
+from digitviz.figures import BASELINE_DASH, DIVERGING, TRAINING, VALID, accuracy_range, tile
 from digitviz.models import initial_params
 from digitviz.records import weight_map
 
@@ -117,6 +117,7 @@ def run_payload(run, baseline, learned=False):
     map_meta, arrays = maps_part("map", raw_title, run, raw, chosen)
     meta = {"run": run.number, "status": run.status, "target": max(run.target, epochs[-1]), "count": len(records),
             "baseline": {"value": baseline, "label": f"mean-image baseline {baseline:.1%}", "dash": BASELINE_DASH},
+            "accuracy_range": accuracy_range(records, baseline),
             "charts": CHARTS, "final": final_text(records, baseline, run.target), "map": map_meta}
     if learned:
         start = map_image(weight_map(initial_params(run.config)), digits)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from digitviz import TrainConfig, load_digits, train
-from digitviz.figures import tile
+from digitviz.figures import accuracy_range, tile
 from digitviz.models import initial_params
 from digitviz.player import LEVELS, decode, dequantise, frame_epochs, map_at, quantise, run_payload
 from digitviz.records import weight_map
@@ -35,6 +35,7 @@ def test_curves_and_times_come_back_exactly(run):
         assert arrays[field].tolist() == [getattr(r, field) for r in run.records], field
     assert meta["run"] == run.number and meta["status"] == "done" and meta["target"] == 6 and meta["count"] == 6
     assert meta["baseline"] == {"value": 0.9514, "label": "mean-image baseline 95.1%", "dash": "dash"}
+    assert meta["accuracy_range"] == accuracy_range(run.records, 0.9514)  # the player draws this range
 
 
 def test_every_weight_map_comes_back_within_half_a_step_and_the_last_exactly(run):

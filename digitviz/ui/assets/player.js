@@ -246,12 +246,9 @@ class Player {
   }
 
   yRange(chart) {
+    if (chart.percent) return this.meta.accuracy_range; // figures.accuracy_range: the baseline and 100% always show
     const a = this.a, values = [];
     for (const [, field] of chart.series) for (const v of a[field]) if (Number.isFinite(v)) values.push(v);
-    if (chart.percent) { // as figures._accuracy_range: zoom in, but always show the baseline and 100%
-      const low = Math.min(...values, this.meta.baseline.value);
-      return [Math.max(0, Math.min(low, 0.9) - 0.02), 1.005];
-    }
     if (!values.length) return [0, 1];
     let lo = Math.min(...values), hi = Math.max(...values);
     if (chart.from_zero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); } // a saturated run's loss barely moves
