@@ -1,6 +1,6 @@
 """The class board: students post finished runs, everyone on the server sees them, newest and best first.
 
-    board = board_from_settings(st.secrets)          # [board] url = "postgresql+psycopg://..." or SQLite
+    board = Board(server_config.board_url)           # "postgresql+psycopg://..." or SQLite (digitviz.server_config)
     board.post("Ada", settings, accuracy=0.97, loss=0.03, epochs=30, session_id=session)
     for p in board.best():
         st.markdown(f"{display_name(p.name)}: {p.accuracy:.1%}")
@@ -31,7 +31,6 @@ import socket
 import string
 import threading
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,24 +92,6 @@ class Post:
     loss: float | None
     epochs: int
     settings: dict
-
-
-def default_board_path():
-    """The app's data folder ($DIGITVIZ_DATA_DIR, else ~/.digitviz) and the board's file in it."""
-    return Path(os.environ.get("DIGITVIZ_DATA_DIR") or "~/.digitviz").expanduser() / "board.sqlite3"
-
-
-def board_from_settings(secrets: Mapping) -> "Board":
-    """The board the server's secrets ask for: `[board] url = "..."`, else $DIGITVIZ_BOARD_URL (handy in a
-    container), else SQLite in the data folder.
-
-    Takes any mapping, so the page passes `st.secrets` (which raises FileNotFoundError without a file).
-    """
-    try:
-        url = (secrets.get("board") or {}).get("url")
-    except FileNotFoundError:
-        url = None
-    return Board(url or os.environ.get("DIGITVIZ_BOARD_URL") or None)
 
 
 def display_name(name: str) -> str:
@@ -177,11 +158,11 @@ def inert(text):
 
 
 class Board:
-    """The posts table in any SQLAlchemy database; SQLite at default_board_path() when no URL is given."""
+    """The posts table in any SQLAlchemy database (ServerConfig.board_url: SQLite in the data folder by default)."""
 
-    def __init__(self, url=None):
+    def __init__(self, url):
         try:
-            url = sa.make_url(url or f"sqlite:///{default_board_path()}")
+            url = sa.make_url(url)
             if url.drivername in ("postgresql", "postgres"):  # as hosting providers write it; we ship psycopg 3
                 url = url.set(drivername="postgresql+psycopg")
             connect_args = {}

@@ -37,10 +37,9 @@ from digitviz.board import (
     BoardError,
     Post,
     board_csv,
-    board_from_settings,
-    default_board_path,
     display_name,
 )
+from digitviz.server_config import ServerConfig
 
 UNREACHABLE = "The class board's database cannot be reached right now; your run is still here."
 assert BAD_NAME == "Names are 1 to 40 characters of plain text."
@@ -258,30 +257,27 @@ def test_an_invalid_url_says_so():
         assert Board(f"{scheme}://u:p@127.0.0.1:1/db").engine.dialect.driver == "psycopg"
 
 
-def test_board_from_settings_defaults_to_sqlite_in_the_data_folder(tmp_path, monkeypatch, boards):
-    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path / "data"))
-    assert default_board_path() == tmp_path / "data" / "board.sqlite3"
+def server_board(secrets, environ):
+    """The board a server with these secrets and this environment opens, as the page does."""
+    return Board(ServerConfig.read(secrets, environ).board_url)
 
-    class NoSecretsFile(dict):  # st.secrets without a secrets.toml raises a FileNotFoundError subclass
-        def get(self, key, default=None):
-            raise FileNotFoundError("No secrets found.")
 
-    for secrets in ({}, {"board": {}}, {"board": {"url": ""}}, {"board": {"passphrase": "x"}}, NoSecretsFile()):
-        board = board_from_settings(secrets)
+def test_the_default_board_is_sqlite_in_the_data_folder(tmp_path, monkeypatch, boards):
+    environ = {"DIGITVIZ_DATA_DIR": str(tmp_path / "data")}
+    for secrets in ({}, {"board": {}}, {"board": {"url": ""}}, {"board": {"passphrase": "x"}}):
+        board = server_board(secrets, environ)
         assert board.engine.url.get_backend_name() == "sqlite"
         assert board.engine.url.database == str(tmp_path / "data" / "board.sqlite3")
     post(board, "Ada")
     assert (tmp_path / "data" / "board.sqlite3").is_file()
     assert [p.name for p in boards(f"sqlite:///{tmp_path / 'data' / 'board.sqlite3'}").newest()] == ["Ada"]
 
-    monkeypatch.delenv("DIGITVIZ_DATA_DIR")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_board_path() == tmp_path / "home" / ".digitviz" / "board.sqlite3"
+    assert server_board({}, {}).engine.url.database == str(tmp_path / "home" / ".digitviz" / "board.sqlite3")
 
 
-def test_board_from_settings_uses_the_url(url, boards, tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path / "unused"))
-    board = board_from_settings({"board": {"url": url, "passphrase": "x"}})
+def test_the_board_uses_the_secrets_url(url, boards, tmp_path):
+    board = server_board({"board": {"url": url, "passphrase": "x"}}, {"DIGITVIZ_DATA_DIR": str(tmp_path / "unused")})
     try:
         post(board, "Ada")
     finally:
@@ -290,18 +286,17 @@ def test_board_from_settings_uses_the_url(url, boards, tmp_path, monkeypatch):
     assert not (tmp_path / "unused").exists()
 
 
-def test_board_url_from_the_environment_when_the_secrets_name_none(url, boards, tmp_path, monkeypatch):
+def test_board_url_from_the_environment_when_the_secrets_name_none(url, boards, tmp_path):
     """A container sets DIGITVIZ_BOARD_URL; a secrets file's [board] url still wins over it."""
-    monkeypatch.setenv("DIGITVIZ_DATA_DIR", str(tmp_path / "unused"))
-    monkeypatch.setenv("DIGITVIZ_BOARD_URL", url)
-    board = board_from_settings({})
+    environ = {"DIGITVIZ_DATA_DIR": str(tmp_path / "unused"), "DIGITVIZ_BOARD_URL": url}
+    board = server_board({}, environ)
     try:
         post(board, "Lin")
     finally:
         board.engine.dispose()
     assert [p.name for p in boards(url).newest()] == ["Lin"]
     other = f"sqlite:///{tmp_path / 'secret.sqlite3'}"
-    assert board_from_settings({"board": {"url": other}}).engine.url.database == str(tmp_path / "secret.sqlite3")
+    assert server_board({"board": {"url": other}}, environ).engine.url.database == str(tmp_path / "secret.sqlite3")
 
 
 # ---------------------------------------------------------------------- a database that hangs or goes away
