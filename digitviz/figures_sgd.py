@@ -146,16 +146,30 @@ def forgotten_zero_figure(curves):
         yaxis2=_axis("size of p.grad", domain=[0, 0.45], type="log"))))
 
 
+def _shared_labels(points):
+    """name -> (its marker's label, where it goes): suggestions marked at the same point share one label ("minimum,
+    slide"), which the first of them carries, instead of printing over each other; from left to right, the labels
+    go above and below the curve in turn, since neighbours are often close."""
+    at = {}
+    for name, (lr, loss) in points.items():
+        at.setdefault((round(math.log10(lr), 2), round(loss, 4)), []).append(name)
+    left_to_right = sorted(at.values(), key=lambda names: points[names[0]][0])
+    where = {names[0]: "top center" if i % 2 == 0 else "bottom center" for i, names in enumerate(left_to_right)}
+    return {name: (", ".join(names), where[name]) if name == names[0] else ("", "top center")
+            for names in at.values() for name in names}
+
+
 def lr_find_figure(found):
     """fastai's plot_lr_find: the smoothed loss on a log axis of learning rates, each suggestion marked."""
     skip = 5 if len(found.lrs) > 5 else 0  # plot_lr_find's skip_end=5: the last steps are where it blew up
     lrs, losses = found.lrs[:len(found.lrs) - skip], found.losses[:len(found.losses) - skip]
     traces = [dict(type="scatter", x=lrs, y=losses, mode="lines", name="smoothed loss", line=dict(color=MARK),
                    hovertemplate="lr %{x:.2g}: loss %{y:.4f}<extra></extra>")]
-    for i, (name, (lr, loss)) in enumerate(found.points.items()):
-        traces.append(dict(type="scatter", x=[lr], y=[loss], mode="markers+text", text=[name],
-                           name=f"{name} {found.suggestions[name]:.2g}",
-                           textposition="top center" if i % 2 == 0 else "bottom center",  # neighbours often overlap
+    labels = _shared_labels(found.points)
+    for name, (lr, loss) in found.points.items():
+        label, where = labels[name]
+        traces.append(dict(type="scatter", x=[lr], y=[loss], mode="markers+text", text=[label],
+                           name=f"{name} {found.suggestions[name]:.2g}", textposition=where,
                            marker=dict(size=13, color=SUGGESTION_COLOURS[name]),
                            hovertemplate=f"{name}: suggests %{{customdata:.2g}}<extra></extra>",
                            customdata=[found.suggestions[name]]))

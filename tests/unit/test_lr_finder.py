@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from digitviz import TrainConfig, lr_find
-from digitviz.lr_finder import SUGGESTIONS, trimmed
+from digitviz.figures_sgd import lr_find_figure
+from digitviz.lr_finder import SUGGESTIONS, LRFind, trimmed
 from digitviz.models import initial_params
 
 CONFIGS = {"lesson": TrainConfig(), "slide fails": TrainConfig(seed=1), "small init": TrainConfig(seed=2, init_std=0.1)}
@@ -68,3 +69,14 @@ def test_the_sweep_is_fastais_schedule(data):
 def test_trimming_drops_the_ends_and_everything_after_a_nan():
     lrs, _ = trimmed(list(range(100)), [1.0] * 50 + [math.nan] + [1.0] * 49)
     assert lrs[0] == 10 and len(lrs) == 40
+
+
+def test_suggestions_at_one_point_share_one_label():
+    """The finder's plot: two suggestions marked at the same point print one label, not two on top of each other."""
+    found = LRFind(lrs=[1e-7, 1e-6, 1e-5], losses=[0.2, 0.1, 0.3], suggestions={"valley": 1e-6, "minimum": 1e-7,
+                                                                                 "slide": 1e-6},
+                   points={"valley": (1e-6, 0.1), "minimum": (1e-6, 0.1), "slide": (1e-5, 0.3)})
+    marks = lr_find_figure(found).to_dict()["data"][1:]
+    labels = {t["name"].split()[0]: (t["text"][0], t["textposition"]) for t in marks}
+    assert labels == {"valley": ("valley, minimum", "top center"), "minimum": ("", "top center"),
+                      "slide": ("slide", "bottom center")}  # the next label to the right goes below the curve
