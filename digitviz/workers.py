@@ -39,7 +39,6 @@ import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
-from multiprocessing.reduction import ForkingPickler
 
 from digitviz.data import load_digits
 from digitviz.engine import train
@@ -88,13 +87,14 @@ class Waiting:
 class _Request:
     """A run's chunk, or a call, waiting for a worker."""
     guess: float  # seconds its task should take
-    hold: float  # seconds it should keep a worker from those behind it: its whole first share, for a run in it
+    hold: float  # seconds it should keep workers from those behind it, for the estimates: a run's rest of its share
     turn: threading.Condition  # on the pool's lock: notified when a worker comes free for it
 
 
 def _packed(function, *args):
-    """A task for a worker, pickled as Connection.send would: function(*args) in the worker."""
-    return ForkingPickler.dumps((function, args))
+    """A task for a worker, pickled (plainly: nothing moves to shared memory) for Connection.send_bytes:
+    function(*args) in the worker."""
+    return pickle.dumps((function, args))
 
 
 def _outcome(generator, each):
@@ -132,7 +132,7 @@ def train_chunk(config, digits, start, cpu_left):
             if time.process_time() - began >= cpu_left:
                 break
     except Exception as e:  # handed to the run's thread and raised there, as ProcessPoolExecutor does
-        return "error", e
+        return "error", _portable(e)
     return "done", records, time.process_time() - began
 
 
@@ -142,8 +142,17 @@ def call_with_data(function, digits, kwargs):
     try:
         result = function(data=_worker_data(tuple(digits)), **kwargs)
     except Exception as e:
-        return "error", e
+        return "error", _portable(e)
     return "done", result, time.process_time() - began
+
+
+def _portable(error):
+    """The exception itself if it survives a trip through pickle, else a RuntimeError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 (custom __init__ arguments, unpicklable attributes, ...)
+        return RuntimeError(f"{type(error).__name__}: {error}")
 
 
 def _serve(conn, parent):
@@ -160,8 +169,8 @@ def _serve(conn, parent):
             reply = function(*args)
             try:
                 conn.send(reply)
-            except (TypeError, AttributeError, pickle.PicklingError) as e:  # an exception or result that can't travel
-                conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+            except Exception as e:  # noqa: BLE001 (a result that can't travel must not end the worker)
+                conn.send(("error", RuntimeError(f"the result could not be sent back ({type(e).__name__}: {e})")))
     except (EOFError, OSError):  # the server has gone
         pass
 
@@ -245,13 +254,13 @@ class TrainingPool:
         while done < config.epochs:
             n = min(chunk, config.epochs - done)
             rest = guess if per_epoch is None else (config.epochs - done) * per_epoch
-            if spent < FIRST_SHARE_SECONDS:  # keeps its place in line, and holds workers for the rest of its share
+            if spent < FIRST_SHARE_SECONDS:  # keeps its place in line, so it goes on until its share is used
                 key, hold = (0, arrival), min(rest, FIRST_SHARE_SECONDS - spent)
             else:  # a long run: to the back of the line, behind every newer short run
                 key, hold = (1, next(self._tickets)), guess
+            task = _packed(train_chunk, replace(config, epochs=n), digits, start, cpu_seconds - spent)
             worker = yield from self._wait_for_worker(key, guess, max(hold, guess))
             began = start.seconds if start is not None else 0.0
-            task = _packed(train_chunk, replace(config, epochs=n), digits, start, cpu_seconds - spent)
             records, cpu = self._run_chunk(worker, task, cpu_seconds - spent)
             yield from records
             spent, done, start = spent + cpu, done + len(records), records[-1]
@@ -264,18 +273,22 @@ class TrainingPool:
             chunk = max(1, int(chunk_seconds / per_epoch))
             guess = min(chunk, config.epochs - done) * per_epoch
 
-    def call(self, function, digits, kwargs, waiting=None, guess=1.0, cpu_seconds=RUN_CPU_SECONDS):
-        """function(data=load_digits(digits), **kwargs) in a worker, in line like a new run's first chunk; while
-        every worker is busy, waiting(Waiting) now and then. Returns what it returns and raises what it raises (it
-        and its result travel by pickle), or TrainingError as train does."""
+    def call(self, function, digits, kwargs, waiting=None, guess=0.25, cpu_seconds=RUN_CPU_SECONDS):
+        """function(data=load_digits(digits), **kwargs) in a worker, in line like a new run's first chunk (or, if
+        it should take longer than a first share, behind newer short runs, as a long run's chunk); while every
+        worker is busy, waiting(Waiting) now and then. Returns what it returns and raises what it raises (it and
+        its result travel by pickle), or TrainingError as train does. guess: the seconds it should take."""
         task = _packed(call_with_data, function, tuple(digits), kwargs)  # one that can't travel fails here, at once
-        turn = self._wait_for_worker((0, next(self._tickets)), guess, guess)
+        key = (0 if guess <= FIRST_SHARE_SECONDS else 1, next(self._tickets))
+        turn = self._wait_for_worker(key, guess, guess)
         with contextlib.closing(turn):  # a page stopped in waiting() leaves the line at once
             worker = _outcome(turn, waiting or (lambda item: None))
         try:
             result, _ = self._run_chunk(worker, task, cpu_seconds)
+        except RunBudgetError as e:
+            raise RunBudgetError("This took more than its share of the server's computing, so it was stopped.") from e
         except TrainingError as e:  # a call has no epochs to keep or resume
-            raise type(e)(str(e).removesuffix(TRY_AGAIN)) from e
+            raise TrainingError(str(e).removesuffix(TRY_AGAIN)) from e
         return result
 
     def close(self):
@@ -327,8 +340,8 @@ class TrainingPool:
             while True:
                 if self._closed:
                     raise TrainingError(CLOSING)
-                if self._free and self._queue[0] == key:
-                    self._queue.pop(0)
+                if bisect.bisect_left(self._queue, key) < len(self._free):  # as many in front as there are free
+                    self._queue.remove(key)
                     del self._requests[key]
                     worker = self._free.pop()
                     now = time.monotonic()
@@ -387,12 +400,16 @@ class TrainingPool:
         try:
             worker.conn.send_bytes(task)
             self._watch(worker, cpu_left)
-            reply = worker.conn.recv()
+            reply = worker.conn.recv_bytes()
             healthy = True
         except (EOFError, OSError) as e:
             raise TrainingError(self._lost_message()) from e
         finally:
             self._give_back(worker, healthy)
+        try:
+            reply = pickle.loads(reply)
+        except Exception as e:  # noqa: BLE001 (the worker is fine; what it sent could not be rebuilt here)
+            raise TrainingError("The server could not read back what the training process computed.") from e
         if reply[0] == "error":
             raise reply[1]
         return reply[1], reply[2]

@@ -204,16 +204,25 @@ def test_a_short_run_does_not_wait_behind_long_ones(pool, data):
         assert isinstance(run.error, RunBudgetError)
 
 
-def test_a_class_gets_its_runs_back_in_the_order_it_asked():
+def test_a_class_gets_its_runs_back_in_the_order_it_asked(data):
     """Short runs (inside their first share) are served first come, first served, even a chunk at a time: the first
     student's run is done before the fourth's starts, where taking turns would finish them all at the very end."""
+    from digitviz.mechanics import forgotten_zero
     pool = TrainingPool(1)
     try:
         assert_next_run_works(pool, None)
+        params = dict(next(train(TrainConfig(epochs=1), data)).params)
+        blocker = threading.Thread(target=pool.call, args=(forgotten_zero, (3, 7), dict(
+            params=params, config=TrainConfig(batch_size=1), epoch=2, batches=1500)))
+        blocker.start()  # holds the only worker while the class lines up
         runs = []
         for seed in range(4):
             runs.append(Background(pool, TrainConfig(epochs=40, seed=seed), chunk_seconds=0.01))
-            time.sleep(0.02)  # one after another, as students click
+            deadline = time.monotonic() + 30
+            while not runs[-1].items and time.monotonic() < deadline:  # in line (told so), as students click
+                time.sleep(0.01)
+            assert isinstance(runs[-1].items[0][1], Waiting), "the blocker ended before the class lined up"
+        blocker.join(60)
         for run in runs:
             run.join(60)
             assert run.error is None and len(run.records()) == 40
