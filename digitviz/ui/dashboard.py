@@ -106,6 +106,7 @@ def train_live(run, config, view, server):
                 if time.perf_counter() >= next_draw:
                     began = time.perf_counter()
                     draw(run, view, baseline)
+                    told = None  # the status line now shows the run, so the next wait is news again
                     # On a busy server drawing slows down too: then draw less often, so that drawing never takes
                     # more than a quarter of the time, and training (everyone's) goes on.
                     next_draw = time.perf_counter() + max(REDRAW_SECONDS, 3 * (time.perf_counter() - began))
