@@ -198,7 +198,7 @@ def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
     values = np.linspace(w0 - span, w0 + span, points)
     first = y == 1
     # Only images with ink at the pixel move; the others add the same to every value tried (half the work, or more).
-    moved = ink > 0
+    moved = ink != 0
     still_right = float(((z[~moved] > 0) == first[~moved]).sum())
     still_loss = float(_each_loss(z[~moved], first[~moved]).sum())
     # float32, as the model computes: (m,) -> (m, points), z moving by ink * change

@@ -178,3 +178,35 @@ def test_the_heavy_computations_go_to_the_training_workers(monkeypatch, data):
         assert sent[5:] == ["lr_find"] and (found.lrs, found.losses) == (here.lrs, here.losses)
     finally:
         shared_pool(1).close()
+
+
+def test_forgetting_zero_follows_at_most_a_hundred_batches():
+    """At a small batch size an epoch is hundreds of steps: the curves stop at ZERO_BATCHES, so a student's switch
+    never holds a worker that a class's runs wait for."""
+    at = train_run(page(panel="inside"), epochs=1, batch_size=64)
+    open_view(at, "step")
+    at.toggle(key="sgd-forget").set_value(True).run()
+    assert not at.exception
+    assert len(at.session_state.zero_curves[1]["zeroed"]) == 100  # an epoch is 194 batches of 64
+    assert "Over the next 100 batches" in markdown(at)
+
+
+def test_kept_numbers_follow_the_model_not_its_name():
+    """A new run that got a cleared run's number is another model: the views compute its numbers afresh."""
+
+    def sweep_of_run_1():
+        open_view(at, "accuracy")
+        assert "Using run 1 at epoch 2." in [c.value for c in at.caption]
+        at.number_input(key="sweep-row").set_value(14).run()
+        at.number_input(key="sweep-col").set_value(10).run()
+        return at.session_state.weight_sweep
+
+    at = train_run(page(panel="inside", seed=1), epochs=2)
+    before = sweep_of_run_1()
+    open_panel(at, "compare")
+    at.button(key="clear-runs").click().run()
+    at.number_input(key="seed").set_value(2)
+    train_run(at, epochs=2)
+    open_panel(at, "inside")
+    after = sweep_of_run_1()  # the same name, pixel and span: another run
+    assert after[0] != before[0] and after[1].current != before[1].current

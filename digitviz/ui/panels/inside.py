@@ -5,6 +5,8 @@ code beside the numbers: the threshold and the sigmoid, one SGD step, why accura
 learning-rate finder, and a sweep of learning rates.
 """
 import contextlib
+import hashlib
+import logging
 import math
 from dataclasses import dataclass
 
@@ -32,8 +34,10 @@ from digitviz.ui import CHART, resources
 from digitviz.ui.panels.compare import overlay_key
 from digitviz.workers import TrainingError, shared_pool
 
+log = logging.getLogger(__name__)
 LESSON_MODELS = ("linear", "fastai")  # the lesson's xb@weights + bias, from scratch or through fastai's Learner
 SHOWN_IMAGES = 24  # of a batch's images, drawn above its ledger
+ZERO_BATCHES = 100  # the most batches the forgotten-zero_() curves follow
 STEP_CODE = """def calc_grad(xb, yb, model):
     preds = model(xb)
     loss = mnist_loss(preds, yb)
@@ -64,6 +68,13 @@ class Subject:
     digits: tuple
     epoch: int
     whose: str
+
+    @property
+    def key(self):
+        """What a view's kept numbers depend on: these very weights (a run number comes back after Clear), the
+        digits and the settings."""
+        weights = hashlib.sha1(b"".join(np.asarray(self.params[k]).tobytes() for k in sorted(self.params)))
+        return weights.hexdigest(), self.digits, self.config
 
 
 def inside_ui(run, server):
@@ -117,23 +128,27 @@ def subject_of(run):
                    f"the page's default model ({why}: the lesson's settings, {model.epoch} epochs)")
 
 
-def in_worker(server, function, digits, doing, kwargs):
+def in_worker(server, function, digits, doing, kwargs, guess):
     """function(data=the digits' data, **kwargs) in the training workers, so that the server's own Python only
-    draws (in this thread on a server without workers); None, with the reason shown, if the worker failed."""
+    draws (in this thread on a server without workers); None, with the reason shown, if it failed. guess: the
+    seconds it should take, for its place in line."""
     pool = shared_pool(server.processes)
-    if pool is None:
-        with st.spinner(doing):
-            return function(data=resources.lesson_data(digits)[0], **kwargs)
     line = st.empty()
     try:
         with st.spinner(doing):
-            return pool.call(function, digits, kwargs, waiting=lambda item: line.info(
+            if pool is None:
+                return function(data=resources.lesson_data(digits)[0], **kwargs)
+            return pool.call(function, digits, kwargs, guess=guess, waiting=lambda item: line.info(
                 text.waiting(item.position, item.eta_seconds), icon=":material/hourglass:"))
     except TrainingError as e:
         st.error(str(e), icon=":material/error:")
-        return None
+    except Exception:  # a bug of ours: the log has it, the student a sentence, never a traceback
+        log.exception("%s failed", function.__name__)
+        st.error("This view could not be computed: the server's log says why. The rest of the page still works.",
+                 icon=":material/error:")
     finally:
         line.empty()
+    return None
 
 
 # ---------------------------------------------------------------- 1. threshold and sigmoid
@@ -176,22 +191,22 @@ def sgd_step_ui(subject, run, server):
     config, n = subject.config, len(data.train_x)
     forget = st.toggle("Forget `p.grad.zero_()`", key="sgd-forget",
                        help="Leave out the last line of the loop: each batch's gradient is added to the last ones'.")
-    source = (subject.whose, config, forget)
+    source = (subject.key, forget)
     state = st.session_state.get("sgd_state")
     if state is None or state["source"] != source or st.session_state.pop("sgd_restart", False):
         state = dict(source=source, at=(subject.epoch + 1, 0), params=subject.params, carried=None, taken=0)
     left, right = st.columns(2)
     if left.button("Next batch", key="sgd-next", icon=":material/skip_next:", type="primary",
                    help="Take this batch's step and move to the next batch."):
-        step, state["params"] = current_step(state, data, config)
+        step, state["params"] = mechanics.sgd_step(state["params"], data, config, *state["at"], state["carried"])
         state["carried"] = (step.grad, step.bias_grad) if forget else None
         state["at"], state["taken"] = mechanics.next_batch(*state["at"], config, n), state["taken"] + 1
-        state["step"] = None
     right.button("Start again", key="sgd-again", icon=":material/restart_alt:",
                  on_click=lambda: st.session_state.update(sgd_restart=True),
                  help=f"Back to the weights after epoch {subject.epoch}.")
     st.session_state.sgd_state = state
-    step, _ = current_step(state, data, config)
+    # computed again at each rerun (2 ms) rather than kept: a batch's images are 0.8 MB, in every session
+    step, _ = mechanics.sgd_step(state["params"], data, config, *state["at"], state["carried"])
     epoch, batch = state["at"]
     st.markdown(f"**Epoch {epoch}, batch {batch + 1} of {mechanics.batches_per_epoch(config, n)}** "
                 f"({len(step.index)} images, {state['taken']} steps taken since epoch {subject.epoch}'s weights; "
@@ -202,13 +217,6 @@ def sgd_step_ui(subject, run, server):
     gradient_ui(step, chosen, forget)
     if forget:
         forgotten_zero_ui(subject, data, server)
-
-
-def current_step(state, data, config):
-    """(the batch where the student stands, the weights after its step): computed once per batch, not per rerun."""
-    if state.get("step") is None:
-        state["step"] = mechanics.sgd_step(state["params"], data, config, *state["at"], state["carried"])
-    return state["step"]
 
 
 def batch_images_ui(step, digits):
@@ -272,11 +280,14 @@ def gradient_ui(step, chosen, forget):
 
 def forgotten_zero_ui(subject, data, server):
     """What forgetting zero_() does to training, batch by batch, from the same weights."""
-    batches = mechanics.batches_per_epoch(subject.config, len(data.train_x))
-    key = (subject.whose, subject.config)
-    if st.session_state.get("zero_curves", (None,))[0] != key:  # ~0.6 s of a core: once per model, not per click
+    # an epoch's batches (49 at the lesson's size), but never more than ZERO_BATCHES: at batch size 1 an epoch is
+    # 12,396 steps each way, 15 s of a worker that a class's runs would wait behind
+    batches = min(mechanics.batches_per_epoch(subject.config, len(data.train_x)), ZERO_BATCHES)
+    key = subject.key
+    if st.session_state.get("zero_curves", (None,))[0] != key:  # 0.1-0.3 s of a worker: once per model, not per click
         curves = in_worker(server, mechanics.forgotten_zero, subject.digits, "Training both ways…", dict(
-            params=dict(subject.params), config=subject.config, epoch=subject.epoch + 1, batches=batches))
+            params=dict(subject.params), config=subject.config, epoch=subject.epoch + 1, batches=batches),
+            guess=batches * 2.5e-3)
         if curves is None:
             return
         st.session_state.zero_curves = (key, curves)
@@ -295,7 +306,7 @@ def accuracy_loss_ui(subject, run, server):
     weights = np.asarray(subject.params["weights"])[:, 0]
     if "sweep-row" not in st.session_state:
         steepest = in_worker(server, mechanics.steepest_pixel, subject.digits, "Finding a lively weight…",
-                             dict(params=dict(subject.params)))
+                             dict(params=dict(subject.params)), guess=0.02)
         centre = 14 * 28 + 14  # if the worker failed (its message is shown): a pixel most digits have ink at
         st.session_state["sweep-row"], st.session_state["sweep-col"] = divmod(
             centre if steepest is None else steepest, 28)
@@ -334,12 +345,12 @@ def accuracy_loss_ui(subject, run, server):
 
 
 def weight_swept(subject, pixel, span, server):
-    """mechanics.weight_sweep in a worker (12,396 images x 401 values), kept for this session until the weight,
-    the model or the span changes: the page's other reruns don't repeat it."""
-    key = (subject.whose, subject.digits, pixel, span)
+    """mechanics.weight_sweep in a worker (every image with ink at the pixel, at 401 values), kept for this session
+    until the weight, the model or the span changes: the page's other reruns don't repeat it."""
+    key = (subject.key, pixel, span)
     if st.session_state.get("weight_sweep", (None,))[0] != key:
         sweep = in_worker(server, mechanics.weight_sweep, subject.digits, "Sweeping the weight…",
-                          dict(params=dict(subject.params), pixel=pixel, span=span))
+                          dict(params=dict(subject.params), pixel=pixel, span=span), guess=0.05)
         if sweep is None:
             return None
         st.session_state.weight_sweep = (key, sweep)
@@ -358,10 +369,11 @@ def lr_find_ui(subject, run, server):
                    "suggestions mean little; fastai's `slide` even fails on some of these curves. Turn on "
                    "**Shuffle each epoch** and Train to see the finder as fastai intends it.",
                    icon=":material/warning:")
-    key = ("lr_find", config)
+    key = ("lr_find", config, subject.digits)
     if st.button("Run the finder", key="lr-find", icon=":material/search:",
                  help="100 mini-batches from the run's initial weights, the learning rate growing from 1e-7 to 10."):
-        found = in_worker(server, lr_find, subject.digits, "Sweeping learning rates…", dict(config=config))
+        found = in_worker(server, lr_find, subject.digits, "Sweeping learning rates…", dict(config=config),
+                          guess=0.1)
         if found is not None:
             st.session_state.lr_found = (key, found)
     found = st.session_state.get("lr_found")
