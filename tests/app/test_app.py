@@ -180,7 +180,7 @@ def test_runs_beyond_the_servers_slots_wait_their_turn(monkeypatch):
     assert epochs(second) == 0  # waiting, not sharing the slot
     for w in workers:
         w.join()
-    assert epochs(first) == 1000 and epochs(second) == 2
+    assert epochs(first) == 1000 and epochs(second) == 2, (first.exception, second.exception)
 
 
 def test_ten_digit_runs_are_capped_to_a_fair_share():
