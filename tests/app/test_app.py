@@ -4,7 +4,8 @@ import time
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime import Runtime
+from streamlit.testing.v1 import AppTest, app_test
 
 from digitviz.models import initial_params
 from digitviz.player import COLORSCALE, LEVELS, map_at
@@ -155,10 +156,26 @@ def test_a_diverged_run_cannot_be_continued(at):
     assert len(at.session_state.run.records) == 2
 
 
+class _KeepsRuntime(type):
+    """AppTest installs a mock Runtime for each run and removes it when that run ends, even while another AppTest's
+    run in the same process still needs it (the second page below draws only after the first page's run is over)."""
+
+    def __setattr__(cls, name, value):
+        if name == "_instance" and value is None:
+            return
+        setattr(Runtime, name, value)
+
+
+class _SharedRuntime(Runtime, metaclass=_KeepsRuntime):
+    pass
+
+
 def test_runs_beyond_the_servers_slots_wait_their_turn(monkeypatch):
     """With one slot, a run pressed while another trains has no epoch until the first is done: it waits its turn."""
     # first: a run nobody has computed yet, so that it trains here rather than coming from the server's cache
     monkeypatch.setenv("DIGITVIZ_TRAINING_SLOTS", "1")
+    monkeypatch.setattr(app_test, "Runtime", _SharedRuntime)
+    monkeypatch.setattr(Runtime, "_instance", None)  # restored, to None, when the test ends
     first, second = (AppTest.from_file(APP, default_timeout=300).run() for _ in range(2))
     first.slider(key="epochs").set_value(1000)
     first.number_input(key="seed").set_value(1234)
