@@ -19,21 +19,30 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
     return [dataclasses.replace(config, lr=float(lr), epochs=epochs) for lr in rates], note
 
 
-def lr_sweep(configs, digits, data, history, pool=None, done=None):
-    """Train each config to its end as a Run appended to `history`; `done(run)` after each. Returns the runs."""
+def lr_sweep(configs, digits, data, history, pool=None, done=None, waiting=None):
+    """Train each config to its end as a Run appended to `history`; `done(run)` after each, and `waiting(Waiting)`
+    while a run waits for a worker (the page's chance to say so, and to be stopped). Returns the runs."""
     swept = []
     for config in configs:
         run = runs.start_run(history, config, digits)
         token = run.claim()
         try:
             for record in runs.records(run, config, data, pool):
-                if not isinstance(record, Waiting):  # the pool's turns: this sweep waits like any run
+                if isinstance(record, Waiting):  # the pool's turns: this sweep waits like any run
+                    if waiting:
+                        waiting(record)
+                else:
                     run.add(record, token)
         except TrainingError as e:  # a worker lost or out of time: the point shows what it reached, and why
             run.stopped(str(e))
             if not run.records:
                 history.remove(run)
                 continue
+        except BaseException:  # the page stopped the sweep (a click, a closed tab): no empty run is left behind
+            run.interrupt("The learning-rate sweep was stopped.")
+            if not run.records:
+                history.remove(run)
+            raise
         else:
             run.finish()
         swept.append(run)

@@ -1,5 +1,6 @@
 """The learning-rate sweep: each point is the engine's own run at that rate, kept as a Run to compare."""
 import dataclasses
+import threading
 
 import pytest
 
@@ -48,3 +49,35 @@ def test_a_long_sweep_is_capped_to_one_runs_cost(data):
 @pytest.mark.parametrize("lr,slider", [(1.1e-6, 0.001), (0.083, 0.1), (0.2, 0.3), (0.33, 0.3), (4e3, 1000.0)])
 def test_a_suggestion_snaps_to_the_sliders_scale(lr, slider):
     assert snapped(lr) == slider
+
+
+def test_a_waiting_sweep_hears_its_place_and_can_be_stopped(data):
+    """Behind a long run on the only worker, the sweep is told it waits; a page stopped then leaves no empty run."""
+    from digitviz.workers import RunBudgetError, Waiting
+
+    class Stopped(Exception):
+        pass
+
+    def stop(item):
+        heard.append(item)
+        raise Stopped
+
+    def train_long():
+        try:
+            for _ in pool.train(TrainConfig(epochs=5000), (3, 7), cpu_seconds=3.0):
+                started.set()
+        except RunBudgetError:  # its end: 3 s of a worker
+            pass
+
+    pool, heard, history, started = TrainingPool(1), [], [], threading.Event()
+    try:
+        long = threading.Thread(target=train_long)
+        long.start()
+        assert started.wait(60)  # it holds the only worker now, in its first share
+        configs = sweep_configs(TrainConfig(epochs=2), len(data.train_x))[0][:2]
+        with pytest.raises(Stopped):
+            lr_sweep(configs, (3, 7), data, history, pool=pool, waiting=stop)
+        assert heard and isinstance(heard[0], Waiting) and history == []
+        long.join(60)
+    finally:
+        pool.close()

@@ -447,7 +447,9 @@ def sweep_ui(configs, digits, data, server):
         def progress(r):
             done.append(r)
             bar.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
-        swept = lr_sweep(configs, digits, data, history, pool, progress)
+        def waiting(item):
+            bar.progress(len(done) / len(configs), text=text.waiting(item.position, item.eta_seconds))
+        swept = lr_sweep(configs, digits, data, history, pool, progress, waiting)
     bar.empty()
     return [r.number for r in swept]
 
