@@ -96,6 +96,9 @@ def test_a_refresh_keeps_the_students_runs(page, app_url):
     accuracy = app.locator(f"{PLAYER} .dvp-value").first
     expect(player_progress(app)).to_have_text("epoch 3 of 3")
     before = accuracy.inner_text()
+    # The run is remembered at the end of its script run, a moment after its last epoch is drawn: a reload in
+    # between (as CI once did, under load) finds nothing to restore.
+    app.wait_for_function("() => (localStorage.getItem('digitviz-runs-v1') || '').includes('\"number\"')")
     app.reload()
     expect(player_progress(app)).to_have_text("epoch 3 of 3", timeout=60_000)
     expect(accuracy).to_have_text(before)
