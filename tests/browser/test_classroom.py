@@ -56,15 +56,19 @@ def test_a_garbled_link_gets_notes_not_a_traceback(page, app_url):
     assert errors_on_page(app) == []
 
 
-def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
-    app = open_app(page, f"{app_url}/?panel=board")
-    set_epochs(app, 3)
+def post_a_run(app, epochs, name):
+    """A student trains a run and posts it to the board under `name`."""
+    set_epochs(app, epochs)
     click(app, button(app, "Train"))
-    name = app.get_by_role("textbox", name="Your name on the board")
-    name.fill("Ada Lovelace")
-    name.press("Enter")
+    box = app.get_by_role("textbox", name="Your name on the board")
+    box.fill(name)
+    box.press("Enter")
     click(app, app.get_by_role("button", name="Post my run"))
     expect(app.get_by_text("Posted: your run is on the board.")).to_be_visible()
+
+
+def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
+    post_a_run(open_app(page, f"{app_url}/?panel=board"), 3, "Ada Lovelace")
     classmate = fresh_page(browser, f"{app_url}/?panel=board")
     board = classmate.get_by_test_id("stDataFrame").first
     expect(board).to_be_visible()
@@ -76,14 +80,7 @@ def test_a_projected_board_shows_new_posts_by_itself(page, app_url, browser):
     """The teacher's projected board, opened first, shows a student's post within seconds, with no reload."""
     projector = fresh_page(browser, f"{app_url}/?panel=board")
     expect(projector.get_by_text("Every experiment on this server.")).to_be_visible()
-    app = open_app(page, f"{app_url}/?panel=board")
-    set_epochs(app, 2)
-    click(app, button(app, "Train"))
-    name = app.get_by_role("textbox", name="Your name on the board")
-    name.fill("Grace Hopper")
-    name.press("Enter")
-    click(app, app.get_by_role("button", name="Post my run"))
-    expect(app.get_by_text("Posted: your run is on the board.")).to_be_visible()
+    post_a_run(open_app(page, f"{app_url}/?panel=board"), 2, "Grace Hopper")
     board = projector.get_by_test_id("stDataFrame").first
     expect(board.get_by_text("Grace Hopper").first).to_be_attached(timeout=20_000)
     assert errors_on_page(projector) == []
