@@ -151,6 +151,17 @@ def in_worker(server, function, digits, doing, kwargs, guess):
     return None
 
 
+def kept(name, key, compute):
+    """What compute() gave for `key`, kept in the session under `name` until the key changes; None, and nothing
+    kept, if it failed (in_worker has said why)."""
+    if st.session_state.get(name, (None,))[0] != key:
+        value = compute()
+        if value is None:
+            return None
+        st.session_state[name] = (key, value)
+    return st.session_state[name][1]
+
+
 # ---------------------------------------------------------------- 1. threshold and sigmoid
 
 def threshold_ui(subject, run, server):
@@ -283,15 +294,13 @@ def forgotten_zero_ui(subject, data, server):
     # an epoch's batches (49 at the lesson's size), but never more than ZERO_BATCHES: at batch size 1 an epoch is
     # 12,396 steps each way, 15 s of a worker that a class's runs would wait behind
     batches = min(mechanics.batches_per_epoch(subject.config, len(data.train_x)), ZERO_BATCHES)
-    key = subject.key
-    if st.session_state.get("zero_curves", (None,))[0] != key:  # 0.1-0.3 s of a worker: once per model, not per click
-        curves = in_worker(server, mechanics.forgotten_zero, subject.digits, "Training both ways…", dict(
+    # 0.1-0.3 s of a worker: once per model, not per click
+    curves = kept("zero_curves", subject.key, lambda: in_worker(
+        server, mechanics.forgotten_zero, subject.digits, "Training both ways…", dict(
             params=dict(subject.params), config=subject.config, epoch=subject.epoch + 1, batches=batches),
-            guess=batches * 2.5e-3)
-        if curves is None:
-            return
-        st.session_state.zero_curves = (key, curves)
-    curves = st.session_state.zero_curves[1]
+        guess=batches * 2.5e-3))
+    if curves is None:
+        return
     st.markdown(f"**Without `zero_()`, `.grad` keeps every batch's gradient**: the step uses their running sum, "
                 f"which grows batch after batch. Over the next {batches} batches from the same weights, validation "
                 f"accuracy ends at **{curves['zeroed'][-1]:.2%}** with `zero_()` and **{curves['forgotten'][-1]:.2%}** "
@@ -347,14 +356,9 @@ def accuracy_loss_ui(subject, run, server):
 def weight_swept(subject, pixel, span, server):
     """mechanics.weight_sweep in a worker (every image with ink at the pixel, at 401 values), kept for this session
     until the weight, the model or the span changes: the page's other reruns don't repeat it."""
-    key = (subject.key, pixel, span)
-    if st.session_state.get("weight_sweep", (None,))[0] != key:
-        sweep = in_worker(server, mechanics.weight_sweep, subject.digits, "Sweeping the weight…",
-                          dict(params=dict(subject.params), pixel=pixel, span=span), guess=0.05)
-        if sweep is None:
-            return None
-        st.session_state.weight_sweep = (key, sweep)
-    return st.session_state.weight_sweep[1]
+    return kept("weight_sweep", (subject.key, pixel, span), lambda: in_worker(
+        server, mechanics.weight_sweep, subject.digits, "Sweeping the weight…",
+        dict(params=dict(subject.params), pixel=pixel, span=span), guess=0.05))
 
 
 # ---------------------------------------------------------------- 4. the learning-rate finder
