@@ -313,7 +313,7 @@ class TrainingPool:
     # ------------------------------------------------------------------ taking turns
 
     def _wait_for_worker(self, key, guess, hold):
-        """A free worker for this request once it is first in line, yielding Waiting while others hold them all
+        """A free worker for this request once its turn comes, yielding Waiting while others hold them all
         (a generator: `yield from`). guess: how long its chunk should take; hold: how long it should keep workers
         from those behind it (its whole first share, for a run in it)."""
         with self._lock:
@@ -333,7 +333,8 @@ class TrainingPool:
                     self._wake_heads()
 
     def _take(self, key, timeout):
-        """The request's worker once it is first in line and a worker is free; None after `timeout`."""
+        """The request's worker once fewer requests are ahead of it in line than workers are free; None after
+        `timeout`."""
         deadline = time.monotonic() + timeout
         with self._lock:
             request = self._requests[key]
