@@ -9,8 +9,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# Debian's CLI by its path: it has BuildKit built in (build secrets). A new machine has a newer docker CLI first on
+# PATH (/usr/local/bin) without the buildx plugin, and no engine; tools/docker.py names the same path.
+docker=/usr/bin/docker
 missing=()
-command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+{ command -v dockerd >/dev/null 2>&1 && [ -x "$docker" ]; } || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -18,18 +21,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! docker info >/dev/null 2>&1; then
+if ! "$docker" info >/dev/null 2>&1; then
   # No init system here to start it: run the daemon in a session of its own, so that it outlives this script.
   log=/var/log/digitviz-dockerd.log
   setsid nohup dockerd >"$log" 2>&1 </dev/null &
   for _ in $(seq 60); do
-    docker info >/dev/null 2>&1 && break
+    "$docker" info >/dev/null 2>&1 && break
     sleep 1
   done
-  if ! docker info >/dev/null 2>&1; then
+  if ! "$docker" info >/dev/null 2>&1; then
     echo "dockerd did not answer within 60 s; the end of $log:" >&2
     tail -n 20 "$log" >&2
     exit 1
   fi
 fi
-docker info --format 'Docker {{.ServerVersion}}, storage driver {{.Driver}}'
+"$docker" info --format 'Docker {{.ServerVersion}}, storage driver {{.Driver}}'

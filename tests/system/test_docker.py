@@ -20,14 +20,11 @@ run (a warm machine) rebuild nothing.
 Without root the tests are skipped, except under CI, where nothing may be skipped.
 """
 import asyncio
-import configparser
 import functools
 import http.server
 import json
 import os
 import secrets
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -39,13 +36,12 @@ import websockets
 from digitviz.board import Board
 from digitviz.failover import MOVED_MESSAGE
 from tools import ROOT, replicas
+from tools.docker import CLI, docker, import_bookworm, pip_settings, run, start
 from tools.server import free_port, healthy
 from tools.student import XSRF_COOKIE, run_async, trace
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 
-# Debian's docker CLI has BuildKit inside (build secrets); a newer CLI without the buildx plugin has not.
-DOCKER = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else "docker"
 PYTHON_IMAGE = "digitviz-test/python:bookworm"
 NGINX_IMAGE = "digitviz-test/nginx"
 POSTGRES_IMAGE = "digitviz-test/postgres"
@@ -62,22 +58,6 @@ def log(*parts):
     print("[test_docker]", *parts, flush=True)
 
 
-def run(*cmd, timeout=600, env=None, check=True):
-    """Run a command; its output on failure, in the assertion message."""
-    done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
-    if check and done.returncode:
-        raise AssertionError(f"`{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return done
-
-
-def docker(*args, **kwargs):
-    return run(DOCKER, *args, **kwargs)
-
-
-def image_exists(name):
-    return docker("image", "inspect", name, check=False).returncode == 0
-
-
 # ---------------------------------------------------------------------------------------------- images
 
 @pytest.fixture(scope="module")
@@ -85,10 +65,10 @@ def docker_ready():
     """dockerd up (installed and started by scripts/start_docker.sh); stacks an earlier run left behind removed."""
     if os.geteuid() != 0 and not os.environ.get("CI"):
         pytest.skip("needs root: it installs and starts Docker (scripts/start_docker.sh)")
-    done = run("bash", str(ROOT / "scripts" / "start_docker.sh"), timeout=900, check=False)
-    if done.returncode:
-        pytest.fail(f"scripts/start_docker.sh failed:\n{done.stdout}{done.stderr}", pytrace=False)
-    log(done.stdout.strip())
+    try:
+        log(start())
+    except AssertionError as e:
+        pytest.fail(f"scripts/start_docker.sh failed: {e}", pytrace=False)
     for project in docker("ps", "-a", "--format", "{{.Label \"com.docker.compose.project\"}}").stdout.split():
         if project.startswith(PROJECT_PREFIX):
             compose(project, "down", "-v", "--remove-orphans", check=False)
@@ -97,57 +77,18 @@ def docker_ready():
         docker("rm", "-f", *stale)
 
 
-def build_base_image():
-    """PYTHON_IMAGE from Debian's packages: debootstrap's minimal bookworm, imported as an image."""
-    with tempfile.TemporaryDirectory(prefix="digitviz-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        run("debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
-            "bookworm", str(rootfs), timeout=900)
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run([DOCKER, "import", "-", PYTHON_IMAGE], stdin=tar.stdout, capture_output=True,
-                                  text=True, timeout=600, check=False)
-        tar.stdout.close()
-        assert tar.wait() == 0 and imported.returncode == 0, imported.stderr
-
-
 def buildkit(*args, timeout=1800):
     """`docker build` with BuildKit (for the CA bundle as a secret) on the host's network (for loopback)."""
-    return run(DOCKER, "build", "--network", "host", *args, timeout=timeout, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    return run(CLI, "build", "--network", "host", *args, timeout=timeout, env={**os.environ, "DOCKER_BUILDKIT": "1"})
 
 
 @pytest.fixture(scope="module")
 def standin_images(docker_ready):
     """The stand-ins for python:3.11-slim, nginx:stable and postgres:15 (kept between runs)."""
-    if not image_exists(PYTHON_IMAGE):
-        started = time.monotonic()
-        build_base_image()
-        log(f"{PYTHON_IMAGE}: debootstrap and import took {time.monotonic() - started:.0f} s")
+    import_bookworm(PYTHON_IMAGE, ["python3", "python3-venv", "python3-pip", "ca-certificates"])
     for name, dockerfile in ((NGINX_IMAGE, "nginx.Dockerfile"), (POSTGRES_IMAGE, "postgres.Dockerfile")):
         buildkit("-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-f", str(STANDINS / dockerfile),
                  "--label", PROJECT_PREFIX, "-t", name, str(STANDINS))
-
-
-def local_pip_sources():
-    """The folders behind pip's file:// indexes and find-links on this machine: ([index dirs], [flat dirs])."""
-    config = configparser.ConfigParser()
-    for path in ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", Path.home() / ".config/pip/pip.conf",
-                 Path.home() / ".pip/pip.conf", os.environ.get("PIP_CONFIG_FILE", "")):
-        if path and Path(path).is_file():
-            config.read(path)
-    values = {key: [] for key in ("index-url", "extra-index-url", "find-links")}
-    for section in ("global", "install"):
-        for key in values:
-            values[key] += config.get(section, key, fallback="").split()
-    for key in values:
-        values[key] += os.environ.get("PIP_" + key.upper().replace("-", "_"), "").split()
-
-    def folder(url):
-        path = Path(url.removeprefix("file://"))
-        return path if not url.startswith(("http:", "https:")) and path.is_dir() else None
-
-    indexes = [f for u in values["index-url"] + values["extra-index-url"] if (f := folder(u))]
-    flat = [f for u in values["find-links"] if (f := folder(u))]
-    return list(dict.fromkeys(indexes)), list(dict.fromkeys(flat))
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -158,7 +99,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def pip_build_args():
     """Build arguments that put this machine's own wheels first, served read-only on 127.0.0.1."""
-    indexes, flat = local_pip_sources()
+    indexes, flat, _ = pip_settings()
     if not indexes and not flat:
         yield []  # plain PyPI, as a school's IT builds it
         return
