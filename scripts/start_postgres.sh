@@ -2,7 +2,10 @@
 # Start a local PostgreSQL for the class board's tests, installing it first if needed (Debian, as root).
 # Safe to run again: it only installs, starts or creates what is missing.
 # Prints the SQLAlchemy URL for DIGITVIZ_TEST_POSTGRES_URL on its last line.
+# DIGITVIZ_TEST_POSTGRES_PORT (default 5432) is the port of a cluster it creates: scripts/fresh_machine.sh's
+# container shares this machine's loopback, where a PostgreSQL of the machine's own may hold 5432 already.
 set -euo pipefail
+wanted=${DIGITVIZ_TEST_POSTGRES_PORT:-5432}
 
 if [ "$(id -u)" != 0 ]; then
   echo "start_postgres.sh installs and starts PostgreSQL, so it must run as root." >&2
@@ -23,7 +26,7 @@ if [ -z "$version" ]; then
   exit 1
 fi
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" { found = 1 } END { exit !found }'; then
-  pg_createcluster "$version" main >/dev/null
+  pg_createcluster -p "$wanted" "$version" main >/dev/null
 fi
 # pg_ctlcluster status: 0 running, 3 stopped; start refuses to start a running cluster.
 if ! pg_ctlcluster "$version" main status >/dev/null 2>&1; then
@@ -31,8 +34,8 @@ if ! pg_ctlcluster "$version" main status >/dev/null 2>&1; then
 fi
 
 port=$(pg_conftool -s "$version" main show port)
-if [ "$port" != 5432 ]; then
-  echo "PostgreSQL $version main listens on port $port, not 5432, which the URL below assumes." >&2
+if [ "$port" != "$wanted" ]; then
+  echo "PostgreSQL $version main listens on port $port, not $wanted, which the URL below assumes." >&2
   exit 1
 fi
 
@@ -59,4 +62,4 @@ if [ -z "$(sql "SELECT 1 FROM pg_database WHERE datname = 'digitviz_test'")" ]; 
   sql "CREATE DATABASE digitviz_test OWNER digitviz"
 fi
 
-echo "postgresql+psycopg://digitviz:digitviz@127.0.0.1:5432/digitviz_test"
+echo "postgresql+psycopg://digitviz:digitviz@127.0.0.1:$port/digitviz_test"

@@ -9,7 +9,15 @@
 
 `pip install -e .` (requirements-dev.txt) installs it beside the package: nothing edits sys.path.
 """
+import socket
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")  # the page, for AppTest.from_file
+
+
+def free_port():
+    """A loopback port that nothing listens on now (standard library only: scripts use it before any venv)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,7 +1,6 @@
 """The real server as the tests, benchmarks and scripts start it: `streamlit run streamlit_app.py` on a free
 loopback port, with a throwaway data folder."""
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -9,7 +8,7 @@ import time
 import urllib.error
 from pathlib import Path
 
-from tools import ROOT
+from tools import ROOT, free_port
 from tools.student import http_get
 
 
@@ -18,12 +17,6 @@ def production_env():
     with malloc's arenas capped as the README's command and the Dockerfile run it."""
     env = {k: v for k, v in os.environ.items() if k != "DIGITVIZ_TRAINING_PROCESSES"}
     return {"MALLOC_ARENA_MAX": "2", **env}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def streamlit_command(port, *extra_args):
