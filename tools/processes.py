@@ -1,4 +1,5 @@
-"""Watching processes from a test: whether one has ended."""
+"""Watching processes from a test (whether one has ended), and holding a training worker for as long as it needs."""
+import os
 import time
 
 import psutil
@@ -15,3 +16,14 @@ def gone(pid, timeout):
             return True
         time.sleep(0.05)
     return False
+
+
+def hold_until(path, limit=60.0, data=None):
+    """Keep the process computing until the file `path` exists (at most `limit` seconds): run in a training worker
+    by `pool.call`, it holds that worker for as long as a test needs, on any machine. It spins rather than sleeps
+    because the pool takes a worker that uses no CPU for its chunk as stuck. `data` is what pool.call passes."""
+    deadline = time.monotonic() + limit
+    spins = 0
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        spins += sum(range(10_000))  # some arithmetic between looks at the file
+    return os.path.exists(path)
