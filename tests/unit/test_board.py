@@ -301,6 +301,7 @@ def test_board_url_from_the_environment_when_the_secrets_name_none(url, boards, 
 
 # ---------------------------------------------------------------------- a database that hangs or goes away
 
+@pytest.mark.slow
 def test_a_frozen_database_gives_a_message_within_seconds(private_postgres, boards):
     """SIGSTOP the whole server: an open connection's statement and a new connection both give up in seconds."""
     board = boards(private_postgres.url)
@@ -334,6 +335,7 @@ def test_a_stopped_and_restarted_database(private_postgres, boards):
     assert "Ada" in [p.name for p in board.newest()]  # the dropped pooled connection is replaced at once
 
 
+@pytest.mark.slow
 def test_a_statement_stuck_behind_a_lock_times_out(private_postgres, boards):
     """statement_timeout: the server is up but a lock holds the query; the server itself cancels it."""
     board = boards(private_postgres.url)

@@ -198,6 +198,7 @@ def test_script_without_arguments_prints_usage_and_fails():
     assert "usage:" in run.stderr and "--pkl" in run.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_PKL.exists(), reason=f"{SHARED_PKL} is absent: the public MNIST pickle to rebuild from")
 def test_rebuild_from_public_pickle_gives_the_bundled_bytes(tmp_path, capsys):
     """Anyone can check the shipped bundle: rebuilding it from mnist.pkl.gz gives BUNDLE_SHA256."""

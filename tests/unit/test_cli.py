@@ -10,6 +10,7 @@ import pytest
 from digitviz.cli import main
 
 
+@pytest.mark.slow
 def test_train_prints_the_lessons_table_from_a_real_process():
     out = subprocess.run([sys.executable, "-m", "digitviz", "train", "--epochs", "30", "--every", "10"],
                          capture_output=True, text=True, check=True, timeout=120).stdout
@@ -67,6 +68,7 @@ def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
     assert "nowhere/train/3: no PNG images" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_all_ten_digits(capsys):
     assert main(["train", "--all-digits", "--model", "softmax", "--loss", "cross_entropy", "--shuffle",
                  "--epochs", "2", "--every", "1"]) == 0

@@ -77,6 +77,7 @@ def test_reversed_pair_targets_sevens():
     assert d.train_y[:6265].eq(1).all() and d.train_y[6265:].eq(0).all()
 
 
+@pytest.mark.slow
 def test_all_digits_gives_full_mnist_with_integer_labels(npz):
     d = load_digits(pair="all")
     assert not d.is_pair and d.digits == tuple(range(10))
@@ -239,6 +240,7 @@ def sample_tarball(tmp_path):
     return tarball, "file://" + str(tarball), expected
 
 
+@pytest.mark.slow
 def test_fastai_sample_path_downloads_and_extracts_into_fastai_home(fastai_home, sample_tarball):
     tarball, url, _ = sample_tarball
     path = digitviz.data.fastai_sample_path(url)
@@ -338,6 +340,7 @@ def test_baseline_on_hand_built_data():
     assert (b.l1.first, b.l1.second, b.l1.overall) == (0.5, 0.5, 0.5)
 
 
+@pytest.mark.slow
 def test_ten_digit_baseline_is_the_nearest_mean_image(npz):
     """All ten digits: call each validation image by its nearest mean image, checked with numpy in float64."""
     b = pixel_similarity(load_digits(pair="all"))

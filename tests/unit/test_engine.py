@@ -65,6 +65,7 @@ def test_ten_digits_need_the_softmax_model(data, ten):
             TrainConfig(model=model, loss=loss)
 
 
+@pytest.mark.slow
 def test_softmax_on_ten_digits_beats_the_nearest_mean_image(ten):
     config = TrainConfig(model="softmax", loss="cross_entropy", epochs=3, shuffle=True, lr=1.0)
     records = list(train(config, ten))
@@ -236,6 +237,7 @@ def test_two_layer_net_learns(data):
     assert records[-1].valid_acc > pixel_similarity(data).l1.overall
 
 
+@pytest.mark.slow
 def test_fastai_learner_matches_scratch_model(data):
     """fastai's Learner with nn.Linear and SGD does the same arithmetic as the from-scratch loop."""
     config = TrainConfig(epochs=2, seed=4)

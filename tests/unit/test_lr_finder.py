@@ -34,6 +34,7 @@ def fastais_lr_find(config, data, tmp_path):
     return lrs, losses, suggestions, learn
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CONFIGS)
 def test_lr_find_is_fastais(data, tmp_path, name):
     config = CONFIGS[name]

@@ -29,6 +29,7 @@ def test_each_point_is_the_engines_run_at_that_rate(data):
     assert swept[-1].status == "diverged" and final_accuracy(swept[-1]) < final_accuracy(best) - 0.3  # too fast
 
 
+@pytest.mark.slow
 def test_the_worker_pool_gives_the_same_points(data):
     configs = [dataclasses.replace(c, epochs=3) for c in sweep_configs(TrainConfig(), len(data.train_x))[0][5:8]]
     pool = TrainingPool(1)
@@ -51,6 +52,7 @@ def test_a_suggestion_snaps_to_the_sliders_scale(lr, slider):
     assert snapped(lr) == slider
 
 
+@pytest.mark.slow
 def test_a_waiting_sweep_hears_its_place_and_can_be_stopped(data):
     """Behind a long run on the only worker, the sweep is told it waits; a page stopped then leaves no empty run."""
     from digitviz.workers import RunBudgetError, Waiting
