@@ -55,8 +55,10 @@ def fresh_clone(folder):
 def pip_mounts():
     """Docker arguments that give the container this machine's pip: its settings, folders and variables."""
     indexes, flat, files = pip_settings()
+    # An index's pages link to files beside it (here ../../files/...): mount the folder that holds both.
+    folders = dict.fromkeys([*(index.parent for index in indexes), *flat])
     args = []
-    for path in [*indexes, *flat, *files, *([CA_BUNDLE] if Path(CA_BUNDLE).is_file() else [])]:
+    for path in [*folders, *files, *([CA_BUNDLE] if Path(CA_BUNDLE).is_file() else [])]:
         args += ["-v", f"{path}:{path}:ro"]
     for name, value in os.environ.items():
         if name.startswith("PIP_"):
@@ -77,8 +79,8 @@ STREAMLIT_SERVER_PORT={app_port} setsid bash -c {shlex.quote(app_command)} > /tm
 app=$!
 health="import urllib.request as u; assert u.urlopen('http://127.0.0.1:{app_port}/_stcore/health').read() == b'ok'"
 until python3 -c "$health" 2>/dev/null; do
-  if [ $(( $(date +%s) - began )) -gt 1200 ]; then
-    echo "[fresh_machine] the app did not serve within 20 min"; tail -30 /tmp/app.log; exit 1
+  if ! kill -0 $app 2>/dev/null || [ $(( $(date +%s) - began )) -gt 1200 ]; then
+    echo "[fresh_machine] the app's command ended, or did not serve within 20 min:"; tail -30 /tmp/app.log; exit 1
   fi
   sleep 2
 done
