@@ -180,10 +180,10 @@ class Board:
             sa.event.listen(self.engine, "connect", _statement_timeout)
         self._lock = threading.Lock()
         self._ready = False
-        self._session_posts = _RateLimit(1, RATE_SECONDS)
-        self._client_posts = _RateLimit(CLIENT_POSTS, CLIENT_SECONDS)
-        self._guesses = _RateLimit(GUESSES, GUESS_SECONDS)
-        self._all_guesses = _RateLimit(ALL_GUESSES, GUESS_SECONDS)
+        self._session_posts = RateLimit(1, RATE_SECONDS)
+        self._client_posts = RateLimit(CLIENT_POSTS, CLIENT_SECONDS)
+        self._guesses = RateLimit(GUESSES, GUESS_SECONDS)
+        self._all_guesses = RateLimit(ALL_GUESSES, GUESS_SECONDS)
 
     def post(self, name, settings, accuracy, loss, epochs, session_id, now=None, client=None):
         """Store one finished run and return its id; BoardError says why not. `client` names the browser
@@ -194,7 +194,7 @@ class Board:
         if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 0:
             raise BoardError("Only a finished run with a whole number of epochs can be posted.")
         row = {
-            "name": name, "created_at": _utc(now), "accuracy": float(accuracy),
+            "name": name, "created_at": utc(now), "accuracy": float(accuracy),
             "loss": float(loss) if _is_real(loss) else None, "epochs": int(epochs),
             "settings": json.dumps(dict(settings), sort_keys=True, allow_nan=False, default=_plain),
         }
@@ -204,7 +204,7 @@ class Board:
             conn.execute(posts.delete().where(posts.c.name == name, posts.c.settings == row["settings"]))
             return conn.execute(posts.insert().values(row)).inserted_primary_key[0]
         try:
-            return self._run(replace)
+            return self.run(replace)
         except BaseException:
             with self._lock:  # a post that failed doesn't count against the limits
                 for limit, key in claimed:
@@ -223,9 +223,18 @@ class Board:
         """Delete every post if `passphrase` is the teacher's (`expected`); returns how many went.
 
         Wrong guesses are limited per client and in all, and a right one is refused too while they are."""
+        self.check_passphrase(passphrase, expected, client, now, refused="the board was not cleared")
+        cleared = self.run(lambda conn: conn.execute(posts.delete()).rowcount)
+        log.warning("class board cleared by client %r: %d posts deleted", client, cleared)
+        return cleared
+
+    def check_passphrase(self, passphrase, expected, client=None, now=None, refused="nothing was changed"):
+        """Return if `passphrase` is the teacher's (`expected`), else BoardError; what a refusal means is `refused`.
+
+        Wrong guesses are limited per client and in all, and a right one is refused too while they are."""
         if not expected:
             raise BoardError("No teacher passphrase is set in the server's secrets ([board] passphrase).")
-        now = _utc(now)
+        now = utc(now)
         with self._lock:
             wait = max(self._guesses.wait(client, now), self._all_guesses.wait(None, now))
             if wait:
@@ -234,10 +243,7 @@ class Board:
                 self._guesses.add(client, now)
                 self._all_guesses.add(None, now)
                 log.warning("wrong board passphrase from client %r", client)
-                raise BoardError("Wrong passphrase: the board was not cleared.")
-        cleared = self._run(lambda conn: conn.execute(posts.delete()).rowcount)
-        log.warning("class board cleared by client %r: %d posts deleted", client, cleared)
-        return cleared
+                raise BoardError(f"Wrong passphrase: {refused}.")
 
     def _claim(self, session_id, client, now):
         """Count this post against its session's and its client's limits, or BoardError with the wait."""
@@ -254,11 +260,11 @@ class Board:
         query = sa.select(posts).order_by(*order).limit(max(0, int(limit)))
         if digits is not None:  # the settings are stored as sorted JSON, so their digits read the same in every row
             query = query.where(posts.c.settings.contains(json.dumps({"digits": [int(d) for d in digits]})[1:-1]))
-        rows = self._run(lambda conn: conn.execute(query).all())
-        return [Post(r.id, r.name, _utc(r.created_at), r.accuracy, r.loss, r.epochs, json.loads(r.settings))
+        rows = self.run(lambda conn: conn.execute(query).all())
+        return [Post(r.id, r.name, utc(r.created_at), r.accuracy, r.loss, r.epochs, json.loads(r.settings))
                 for r in rows]
 
-    def _run(self, work):
+    def run(self, work):
         """work(connection) in a transaction, within the deadline; the database's failures become BoardError."""
         for attempt in (1, 2):
             deadline = _Deadline(DB_TIMEOUT_SECONDS + 1)
@@ -291,7 +297,7 @@ class Board:
             self._ready = True
 
 
-class _RateLimit:
+class RateLimit:
     """At most `limit` events per key in any `seconds`, in memory; keys whose events are all older are forgotten."""
 
     def __init__(self, limit, seconds):
@@ -380,7 +386,7 @@ def _is_real(x):
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _utc(t):
+def utc(t):
     """Now, or `t`, as an aware UTC datetime (naive ones, as SQLite gives them back, are taken as UTC)."""
     if t is None:
         return datetime.now(timezone.utc)

@@ -3,9 +3,11 @@ PostgreSQL, nginx) and tests/browser (Chromium). Each test is marked with its la
 `pytest -m "not browser"` leaves a layer out; `pytest tests/unit` is the fast inner loop."""
 import functools
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 # The replica checks in tools/replicas.py assert; pytest explains their failures as it does a test's own.
 pytest.register_assert_rewrite("tools.replicas")
@@ -15,6 +17,7 @@ pytest.register_assert_rewrite("tools.replicas")
 os.environ.setdefault("DIGITVIZ_TRAINING_PROCESSES", "0")
 
 from digitviz import load_digits  # noqa: E402
+from digitviz.board import Board  # noqa: E402
 from tools import APP  # noqa: E402
 from tools.browser import CHROMIUM_ARGS, MISSING_CHROMIUM, TRACK_RUNS, find_chromium, open_app, start_server  # noqa: E402
 from tools.postgres import PrivatePostgres, Unavailable  # noqa: E402
@@ -64,6 +67,50 @@ def postgres_url():
             pytest.fail(message + " (CI is set, so the PostgreSQL tests may not be skipped).", pytrace=False)
         pytest.skip(message)
     return url
+
+
+# ---------------------------------------------------------------- the class board's database (unit tests)
+
+@pytest.fixture(scope="module")
+def postgres_admin(postgres_url):
+    engine = sa.create_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request, tmp_path):
+    """The class board's database for a test, empty: a fresh SQLite file, or a fresh schema in the test
+    PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'board.sqlite3'}"
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"test_board_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture
+def boards():
+    """Board(url) for the test, closing their connections afterwards (before the schema is dropped)."""
+    made = []
+
+    def make(url):
+        made.append(board := Board(url))
+        return board
+
+    yield make
+    for board in made:
+        board.engine.dispose()
+
+
+@pytest.fixture
+def board(url, boards):
+    return boards(url)
 
 
 # ---------------------------------------------------------------- the browser (tests/browser)

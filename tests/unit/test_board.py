@@ -14,7 +14,6 @@ import math
 import re
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -46,47 +45,6 @@ assert BAD_NAME == "Names are 1 to 40 characters of plain text."
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
 SETTINGS = {"lr": 1.0, "epochs": 30, "batch_size": 256, "init_std": 1.0, "seed": 0, "shuffle": False,
             "loss": "mnist_loss", "model": "linear", "digits": [3, 7]}
-
-
-@pytest.fixture(scope="module")
-def postgres_admin(postgres_url):
-    engine = sa.create_engine(postgres_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request, tmp_path):
-    """A URL to an empty database: a fresh SQLite file, or a fresh schema in the test PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'board.sqlite3'}"
-        return
-    admin = request.getfixturevalue("postgres_admin")
-    schema = f"test_board_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-
-
-@pytest.fixture
-def boards():
-    """Board(url) for the test, closing their connections afterwards (before the schema is dropped)."""
-    made = []
-
-    def make(url):
-        made.append(board := Board(url))
-        return board
-
-    yield make
-    for board in made:
-        board.engine.dispose()
-
-
-@pytest.fixture
-def board(url, boards):
-    return boards(url)
 
 
 def post(board, name="Ada", accuracy=0.9, session="s1", now=T0, **kw):
