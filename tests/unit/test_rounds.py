@@ -1,0 +1,188 @@
+"""Class rounds in the board's database (SQLite, and PostgreSQL with DIGITVIZ_TEST_POSTGRES_URL): stages in order,
+one vote per student per stage, counted exactly, refused once its stage has closed, gone when the round expires."""
+import csv
+import io
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from digitviz.board import BoardError
+from digitviz.questions import BANK, custom_question
+from digitviz.rounds import (
+    CLOSED,
+    CODE_LENGTH,
+    CODE_LETTERS,
+    GONE,
+    ROUND_HOURS,
+    SKETCH_POINTS,
+    Rounds,
+    round_csv,
+)
+from digitviz.settings import DEFAULTS
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+PASS = "correct horse"
+Q = BANK["lr_100"]  # four options, the right one is 3
+
+
+@pytest.fixture
+def rounds(board):
+    return Rounds(board)
+
+
+def opened(rounds, question=Q, now=T0):
+    return rounds.open(question, PASS, PASS, now=now)
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_a_round_opens_with_a_short_code_and_its_question(rounds):
+    code = opened(rounds)
+    assert len(code) == CODE_LENGTH and set(code) <= set(CODE_LETTERS)
+    r = rounds.get(code, now=at(1))
+    assert r.question == Q and r.stage == "vote" and r.votes == {}
+    assert r.expires_at == T0 + timedelta(hours=ROUND_HOURS)
+    assert opened(rounds) != code  # a second round gets its own code
+
+
+def test_a_teachers_own_question_comes_back_whole(rounds):
+    own = custom_question({**DEFAULTS, "lr": 3.0}, "lr 3?", ["Diverges", "Learns"], answer=None)
+    assert rounds.get(opened(rounds, own), now=at(1)).question == own
+
+
+def test_only_the_teacher_opens_and_moves_a_round(rounds):
+    with pytest.raises(BoardError, match="Wrong passphrase: no round was opened"):
+        rounds.open(Q, "guess", PASS, now=T0)
+    code = opened(rounds)
+    with pytest.raises(BoardError, match="Wrong passphrase: the round did not move on"):
+        rounds.advance(code, "reveal", "guess", PASS, now=at(1))
+    assert rounds.get(code, now=at(2)).stage == "vote"
+
+
+def test_votes_are_counted_once_per_student_and_can_change_until_the_stage_closes(rounds):
+    code = opened(rounds)
+    for i, option in enumerate([3, 3, 0, 1, 3]):
+        assert rounds.vote(code, "vote", f"s{i}", option, now=at(i)) == 1
+    rounds.vote(code, "vote", "s2", 3, now=at(10))  # s2 changes their mind: still one vote
+    r = rounds.get(code, now=at(11))
+    assert r.counts(1) == [0, 1, 0, 4] and r.voters(1) == 5
+    assert r.own("s2") == {1: r.votes[1]["s2"]} and r.votes[1]["s2"].option == 3
+
+
+def test_vote_again_keeps_the_first_vote_and_counts_who_moved_to_the_right_answer(rounds):
+    code = opened(rounds)
+    first = {"a": 0, "b": 1, "c": 3, "d": 0}
+    for s, option in first.items():
+        rounds.vote(code, "vote", s, option, now=at(1))
+    rounds.advance(code, "vote_again", PASS, PASS, now=at(2))
+    second = {"a": 3, "b": 1, "c": 3, "e": 3}  # a moved to the right answer, b stayed wrong, e is new, d abstained
+    for s, option in second.items():
+        assert rounds.vote(code, "vote_again", s, option, now=at(3)) == 2
+    r = rounds.get(code, now=at(4))
+    assert r.counts(1) == [2, 1, 0, 1] and r.counts(2) == [0, 1, 0, 3]
+    assert r.moved_to_right() == (1, 3)  # one of the three who voted twice went from wrong to right
+    assert r.own("a") == {1: r.votes[1]["a"], 2: r.votes[2]["a"]}
+
+
+@pytest.mark.parametrize("moved_to, message", [("vote_again", CLOSED["vote_again"]), ("reveal", CLOSED["reveal"]),
+                                               ("closed", CLOSED["closed"])])
+def test_a_vote_from_a_stage_that_closed_is_refused_with_a_sentence(rounds, moved_to, message):
+    code = opened(rounds)
+    rounds.advance(code, moved_to, PASS, PASS, now=at(1))
+    with pytest.raises(BoardError) as e:
+        rounds.vote(code, "vote", "late", 3, now=at(2))  # the page still showed the first vote
+    assert str(e.value) == message
+    assert rounds.get(code, now=at(3)).voters(1) == 0 and rounds.get(code, now=at(3)).voters(2) == 0
+
+
+def test_stages_only_move_forwards(rounds):
+    code = opened(rounds)
+    rounds.advance(code, "reveal", PASS, PASS, now=at(1))  # straight to the reveal: no second vote
+    with pytest.raises(BoardError, match="already at 'reveal'"):
+        rounds.advance(code, "vote_again", PASS, PASS, now=at(2))
+    with pytest.raises(BoardError, match="moves on to one of"):
+        rounds.advance(code, "vote", PASS, PASS, now=at(3))
+
+
+def test_a_round_expires_and_its_votes_go_with_it(rounds):
+    code = opened(rounds)
+    rounds.vote(code, "vote", "s", 3, now=at(1))
+    later = T0 + timedelta(hours=ROUND_HOURS)
+    for action in (lambda: rounds.get(code, now=later), lambda: rounds.vote(code, "vote", "t", 3, now=later),
+                   lambda: rounds.advance(code, "reveal", PASS, PASS, now=later)):
+        with pytest.raises(BoardError) as e:
+            action()
+        assert str(e.value) == GONE
+    newer = opened(rounds, now=later)  # opening a round clears the expired ones away
+    assert rounds.get(newer, now=later).votes == {}
+    with pytest.raises(BoardError, match="has ended"):
+        rounds.get("ZZZZ", now=later)  # a code that never was
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"option": 4}, "Pick one of the options"),
+    ({"option": -1}, "Pick one of the options"),
+    ({"option": True}, "Pick one of the options"),
+    ({"option": "3"}, "Pick one of the options"),
+    ({"option": 3, "sketch": [[0, 0.5]]}, f"2 to {SKETCH_POINTS} points"),
+    ({"option": 3, "sketch": [[0, 0.5], [1, 1.5]]}, "inside the chart"),
+    ({"option": 3, "sketch": [[0, 0.5], [1, float("nan")]]}, "inside the chart"),
+    ({"option": 3, "sketch": [[0, 0.1]] * (SKETCH_POINTS + 1)}, "points"),
+    ({"option": 3, "sketch": "a curve"}, "list of points"),
+    ({"option": 3, "name": "\u200b"}, "plain text|visible"),
+])
+def test_a_bad_vote_says_what_is_wrong_and_counts_nothing(rounds, kwargs, message):
+    code = opened(rounds)
+    with pytest.raises(BoardError, match=message):
+        rounds.vote(code, "vote", "s", now=at(1), **kwargs)
+    assert rounds.get(code, now=at(2)).voters(1) == 0
+
+
+def test_a_sketch_and_a_name_come_back(rounds):
+    code = opened(rounds)
+    rounds.vote(code, "vote", "s", 3, sketch=[[0, 0.5], [0.5, 0.9], [1, 0.97]], name=" Ada ", now=at(1))
+    vote = rounds.get(code, now=at(2)).votes[1]["s"]
+    assert vote.sketch == ((0.0, 0.5), (0.5, 0.9), (1.0, 0.97)) and vote.name == "Ada"
+
+
+def test_a_student_voting_in_a_loop_is_slowed_down(rounds):
+    code = opened(rounds)
+    for i in range(10):
+        rounds.vote(code, "vote", "s", i % 4, now=at(1))
+    with pytest.raises(BoardError, match="Too many votes"):
+        rounds.vote(code, "vote", "s", 3, now=at(1))
+    rounds.vote(code, "vote", "s", 3, now=at(12))  # ten seconds later, fine again
+
+
+def test_a_class_voting_at_once_is_counted_exactly(rounds):
+    code = opened(rounds)
+    errors = []
+
+    def student(i):
+        try:
+            rounds.vote(code, "vote", f"s{i}", i % 4, client="school", now=at(1))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert rounds.get(code, now=at(2)).counts(1) == [10, 10, 10, 10]
+
+
+def test_the_csv_is_anonymous_unless_named_and_runs_no_formula(rounds):
+    code = opened(rounds)
+    rounds.vote(code, "vote", "a", 0, name="=HYPERLINK(1)", now=at(1))
+    rounds.vote(code, "vote", "b", 3, now=at(1))
+    rounds.advance(code, "vote_again", PASS, PASS, now=at(2))
+    rounds.vote(code, "vote_again", "a", 3, now=at(3))
+    rows = list(csv.reader(io.StringIO(round_csv(rounds.get(code, now=at(4))))))
+    right = Q.options[3]
+    assert rows == [["name", "first vote", "second vote", "right answer", "right at the end"],
+                    ["'=HYPERLINK(1)", Q.options[0], right, right, "yes"],
+                    ["anonymous", right, "", right, "yes"]]
