@@ -9,11 +9,12 @@ import streamlit as st
 import torch
 
 from digitviz.runs import fitted_config
-from digitviz.settings import config_of, digits_of
+from digitviz.settings import CONTROLS, config_of, digits_of
 from digitviz.text import title
-from digitviz.ui import appearance, dashboard, link, memory, resources, sidebar
+from digitviz.ui import appearance, dashboard, link, memory, resources, rounds, sidebar
 from digitviz.ui.classify import classify_ui
 from digitviz.ui.panels import PANELS, panels_ui
+from digitviz.workers import shared_pool
 
 
 def main():
@@ -22,9 +23,14 @@ def main():
     # measured, an epoch takes 5.5 ms on one thread here against 15 ms on two. It also shares the cores fairly.
     torch.set_num_threads(1)
     server = resources.server_config()
+    shared_pool(server.processes)  # the training workers start (importing torch) at the first page load, not its Train
     hidden, link_notes = link.read_link_once(PANELS)
-    action = sidebar.controls_ui()
-    values = sidebar.settings_ui(hidden)
+    joined = rounds.joined_round(server)  # ?round=CODE: the class predicts one experiment, with no controls
+    if joined is None:
+        action = sidebar.controls_ui()
+        values = sidebar.settings_ui(hidden)
+    else:
+        action, values, hidden = rounds.reveal_action(joined), joined.question.settings(), frozenset(CONTROLS)
     digits = digits_of(values)
     data, baseline = resources.lesson_data(digits)
     resources.collect_garbage_regularly()
@@ -38,14 +44,20 @@ def main():
     preset = link.current_preset(values, hidden)
     memory.moved_server_ui()
     link.notes_ui(link_notes, preset, trained=run is not None)
+    results = rounds.round_ui(joined, server) if joined else None
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)
-    dashboard.show_run(run, view, hidden)
+    if joined:
+        rounds.show_run(run, view, hidden)
+        rounds.reveal_ui(results, joined, run)
+    else:
+        dashboard.show_run(run, view, hidden)
     classify_ui(run, digits, baseline)
     st.divider()
     panel = panels_ui(run, server)
-    link.write_link(values, hidden, panel, preset, appearance.appearance_ui())
-    memory.memory_ui()
+    link.write_link(values, hidden, panel, preset, appearance.appearance_ui() | rounds.round_link(joined))
+    if joined is None:  # a round's page trains the round's run alone: no remembered runs come back into it
+        memory.memory_ui()
 
 
 if __name__ == "__main__":

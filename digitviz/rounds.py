@@ -260,3 +260,19 @@ def round_csv(round_):
                          inert(q.options[second.option]) if second else "", inert(right),
                          "" if q.answer is None else ("yes" if last.option == q.answer else "no")])
     return out.getvalue()
+
+
+def sketch_points(ink, points=SKETCH_POINTS):
+    """A curve drawn on a canvas as sketch points: `ink` marks the inked pixels (height, width), row 0 at the top
+    (100%), the last row 0%; each inked column gives its ink's mean height. None if less than two columns have ink.
+    Thinned to at most `points`, evenly along the x axis."""
+    height, width = ink.shape
+    columns = [(x, ink[:, x].nonzero()[0]) for x in range(width)]
+    drawn = [(x / (width - 1), 1 - rows.mean() / (height - 1)) for x, rows in columns if rows.size]
+    if len(drawn) < 2:
+        return None
+    step = max(1, math.ceil(len(drawn) / points))
+    kept = drawn[::step]
+    if kept[-1] != drawn[-1] and len(kept) < points:
+        kept.append(drawn[-1])
+    return tuple((round(float(x), 4), round(float(y), 4)) for x, y in kept)

@@ -79,9 +79,13 @@ def lr_history(lr, changes):
 
 def describe(run):
     """A run's settings in one line of Markdown."""
-    c = run.config
-    return (f"**{c.model}** model, **{c.loss}**, {digits_label(run.digits)}, "
-            f"lr **{lr_history(c.lr, run.lr_changes)}**, batch {c.batch_size}, "
+    return config_words(run.config, run.digits, run.lr_changes)
+
+
+def config_words(c, digits, changes=()):
+    """Settings in one line of Markdown: **linear** model, **mnist_loss**, 3s vs 7s, lr **1**, batch 256, ..."""
+    return (f"**{c.model}** model, **{c.loss}**, {digits_label(digits)}, "
+            f"lr **{lr_history(c.lr, changes)}**, batch {c.batch_size}, "
             f"init std {c.init_std:g}, seed {c.seed}{', shuffled' if c.shuffle else ''}")
 
 

@@ -1,4 +1,7 @@
-"""The page's address: a link's settings go into the widgets once, and the address bar always holds the page."""
+"""The page's address: a link's settings go into the widgets once, and the address bar always holds the page.
+And the browser's own address, for the class board's and the rounds' per-client limits."""
+import ipaddress
+
 import streamlit as st
 
 from digitviz.settings import DEFAULTS, PRESETS, from_query, matches_preset, open_presets, to_query
@@ -46,3 +49,15 @@ def write_link(values, hidden, panel, preset, display):
     the preset in play and the display choices."""
     extra = ({"panel": panel} if panel else {}) | ({"preset": preset} if preset else {}) | display
     st.query_params.from_dict(to_query(values, hidden) | extra)
+
+
+def client_key():
+    """The browser's address, for the board's per-client limits. Behind a proxy (a loopback or private peer),
+    the last X-Forwarded-For entry, which the proxy itself appended; a browser can only add entries before it."""
+    peer = st.context.ip_address or ""
+    forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
+    try:
+        proxied = ipaddress.ip_address(peer).is_private
+    except ValueError:
+        proxied = False
+    return forwarded if proxied and forwarded else peer or None

@@ -8,6 +8,7 @@ import streamlit as st
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import Board
 from digitviz.figures import mean_images_figure
+from digitviz.rounds import Rounds
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of
 from digitviz.trajectories import TrajectoryCache, data_key
@@ -83,6 +84,12 @@ def training_slots(count):
 def class_board(url):
     """One board per server process: it holds the posting rate limit, and its database is shared."""
     return Board(url)
+
+
+@st.cache_resource
+def class_rounds(url):
+    """One per server process, on the board's database: it holds the voting rate limits."""
+    return Rounds(class_board(url))
 
 
 @st.cache_resource(show_spinner="Training a default model…")

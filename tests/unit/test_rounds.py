@@ -5,9 +5,11 @@ import io
 import threading
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from digitviz.board import BoardError
+from digitviz.figures_rounds import RIGHT, predictions_figure, votes_figure
 from digitviz.questions import BANK, custom_question
 from digitviz.rounds import (
     CLOSED,
@@ -17,7 +19,9 @@ from digitviz.rounds import (
     ROUND_HOURS,
     SKETCH_POINTS,
     Rounds,
+    check_sketch,
     round_csv,
+    sketch_points,
 )
 from digitviz.settings import DEFAULTS
 
@@ -186,3 +190,31 @@ def test_the_csv_is_anonymous_unless_named_and_runs_no_formula(rounds):
     assert rows == [["name", "first vote", "second vote", "right answer", "right at the end"],
                     ["'=HYPERLINK(1)", Q.options[0], right, right, "yes"],
                     ["anonymous", right, "", right, "yes"]]
+
+
+def test_a_drawn_curve_becomes_sketch_points_from_left_to_right():
+    """A canvas's ink: a line from 50% at the first epoch to 100% at the last, drawn 3 pixels thick."""
+    height, width = 101, 301
+    ink = np.zeros((height, width))
+    for x in range(width):
+        y = round(50 - 50 * x / (width - 1))  # row 50 is 50%, row 0 is 100%
+        ink[max(0, y - 1):y + 2, x] = 255
+    points = sketch_points(ink)
+    assert 2 <= len(points) <= SKETCH_POINTS and points[0][0] == 0 and points[-1][0] == 1
+    assert [x for x, _ in points] == sorted(x for x, _ in points)
+    np.testing.assert_allclose([y for _, y in points], [0.5 + 0.5 * x for x, _ in points], atol=0.015)
+    assert check_sketch(points) == points  # what the page sends, the storage takes
+    assert sketch_points(np.zeros((10, 10))) is None  # nothing drawn: no sketch
+
+
+def test_the_reveal_figures_mark_the_right_answer_and_draw_every_sketch():
+    from digitviz import TrainConfig, load_digits, train
+    votes = votes_figure(Q.options, Q.answer, [1, 0, 2, 5], [0, 0, 1, 7])
+    first, second = votes.data
+    assert list(first.x) == [1, 0, 2, 5] and list(second.x) == [0, 0, 1, 7]
+    assert second.marker.color[Q.answer] == RIGHT and second.y[Q.answer].endswith("✔")
+    records = list(train(TrainConfig(epochs=2), load_digits()))
+    sketches = [((0, 0.5), (1, 0.9)), ((0, 0.6), (0.5, 0.7), (1, 0.8))]
+    fig = predictions_figure(sketches, records, 2, own=sketches[0])
+    assert [t.name for t in fig.data] == ["the class's guesses", "the class's guesses", "your guess", "what it did"]
+    assert list(fig.data[1].x) == [0, 1, 2] and list(fig.data[-1].y) == [r.valid_acc for r in records]

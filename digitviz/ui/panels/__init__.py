@@ -1,11 +1,12 @@
 """The classroom panels, one module each; a panel is built only when a student opens it."""
 import streamlit as st
 
+from digitviz.ui import rounds
 from digitviz.ui.panels import board, compare, files, inside, mistakes
 
 PANELS = {"mistakes": ("Mistakes", mistakes.mistakes_ui), "compare": ("Compare runs", compare.compare_ui),
           "board": ("Class board", board.board_ui), "files": ("Save and load", files.files_ui),
-          "inside": ("Inside SGD", inside.inside_ui)}
+          "inside": ("Inside SGD", inside.inside_ui), "round": ("Class round", rounds.teacher_ui)}
 
 
 def panels_ui(run, server):

@@ -1,5 +1,4 @@
 """Class board: post a finished run under a name; everyone on the server sees the newest and the best."""
-import ipaddress
 import uuid
 
 import streamlit as st
@@ -7,6 +6,7 @@ import streamlit as st
 from digitviz.board import BoardError, board_csv
 from digitviz.text import digits_label, post_row
 from digitviz.ui import resources
+from digitviz.ui.link import client_key
 
 REFRESH_SECONDS = 5  # a projected board shows new posts by itself; each refresh reruns only the board's tables
 
@@ -62,15 +62,3 @@ def teacher_ui(board, server):
                 st.success(f"Cleared {board.clear(phrase, server.passphrase, client=client_key())} posts.")
             except BoardError as e:
                 st.error(str(e))
-
-
-def client_key():
-    """The browser's address, for the board's per-client limits. Behind a proxy (a loopback or private peer),
-    the last X-Forwarded-For entry, which the proxy itself appended; a browser can only add entries before it."""
-    peer = st.context.ip_address or ""
-    forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
-    try:
-        proxied = ipaddress.ip_address(peer).is_private
-    except ValueError:
-        proxied = False
-    return forwarded if proxied and forwarded else peer or None
