@@ -3,9 +3,9 @@
     .venv/bin/python -m scripts.screenshots_round [--out docs]
 
 Writes round-vote.png (a student's question, 1400 wide), round-phone.png (the same on a phone, 390x844) and
-round-reveal.png (the reveal after a first and a second vote: the votes, the class's sketches behind the true
-curve, the student's own vote and the explanation). Eight simulated students vote through digitviz.rounds on
-the server's own database. Needs Chromium (/usr/bin/chromium).
+round-reveal.png (the reveal after a first and a second vote, from the round's heading to the player: the votes,
+the class's sketches behind the true curve, the student's own vote, the explanation and the run). Eight simulated
+students vote through digitviz.rounds on the server's own database. Needs Chromium (/usr/bin/chromium).
 """
 import argparse
 from pathlib import Path
@@ -43,6 +43,19 @@ def whole(page, width):
         page.wait_for_timeout(800)
 
 
+def reveal(page, path):
+    """From the round's heading to the end of the player: the reveal, the explanation and the run."""
+    top = page.get_by_text("predict, then watch").bounding_box()
+    bottom = page.get_by_test_id("digitviz-player").bounding_box()
+    main = page.get_by_test_id("stMainBlockContainer").bounding_box()
+    clip = {"x": main["x"], "y": top["y"] - 20, "width": main["width"],
+            "height": bottom["y"] + bottom["height"] - top["y"] + 40}
+    page.mouse.move(700, 8)
+    page.screenshot(path=str(path), clip=clip)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} "
+          f"({clip['width']:.0f}x{clip['height']:.0f})")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "docs")
@@ -73,7 +86,7 @@ def main():
         page.get_by_text("That was right.").wait_for(timeout=60_000)  # the page's own poll saw the reveal
         h.accuracy_chart(page)  # the player has played the whole run
         whole(page, 1400)
-        shoot(page, out / "round-reveal.png")
+        reveal(page, out / "round-reveal.png")
         browser.close()
         board.engine.dispose()
 

@@ -183,7 +183,8 @@ def reveal_ui(where, joined, run):
     with where.container():
         left, right = st.columns(2)
         second = joined.counts(2) if joined.voters(2) else None
-        left.plotly_chart(votes_figure(q.options, q.answer, joined.counts(1), second), key="round-votes")
+        quiet = {"displayModeBar": False}  # a projected chart to read, not to zoom; its toolbar hid the legend
+        left.plotly_chart(votes_figure(q.options, q.answer, joined.counts(1), second), key="round-votes", config=quiet)
         moved, both = joined.moved_to_right()
         if second is not None and q.answer is not None:
             left.caption(f"{moved} of the {both} who voted twice moved to the right answer after discussion.")
@@ -192,7 +193,7 @@ def reveal_ui(where, joined, run):
         last = mine.get(2) or mine.get(1)
         records = run.records if run is not None else []
         right.plotly_chart(predictions_figure(sketches, records, q.settings()["epochs"], last and last.sketch),
-                           key="round-curves")
+                           key="round-curves", config=quiet)
         if last is not None:
             verdict = "" if q.answer is None else (" That was right." if last.option == q.answer else
                                                    f" The answer was: **{plain_markdown(q.options[q.answer])}**")
