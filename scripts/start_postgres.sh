@@ -59,7 +59,9 @@ if [ -z "$(sql "SELECT 1 FROM pg_roles WHERE rolname = 'digitviz'")" ]; then
   sql "CREATE ROLE digitviz LOGIN PASSWORD 'digitviz'"
 fi
 if [ -z "$(sql "SELECT 1 FROM pg_database WHERE datname = 'digitviz_test'")" ]; then
-  sql "CREATE DATABASE digitviz_test OWNER digitviz"
+  # UTF8 whatever the machine's locale: without one (a bare container) a cluster defaults to SQL_ASCII, where psycopg
+  # hands back bytes, not text. template0, because template1 may have another encoding.
+  sql "CREATE DATABASE digitviz_test OWNER digitviz ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
 fi
 
 echo "postgresql+psycopg://digitviz:digitviz@127.0.0.1:$port/digitviz_test"

@@ -30,7 +30,9 @@ class PrivatePostgres:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self._as_postgres("initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres", "--no-sync")
+        # UTF8 whatever the machine's locale (without one, SQL_ASCII: psycopg would hand back bytes)
+        self._as_postgres("initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres", "--no-sync",
+                          "-E", "UTF8", "--locale=C")
         self.start()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
