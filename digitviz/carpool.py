@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from digitviz.kernel import LOSS_CODES, PIXELS, forward, train_epoch
-from digitviz.losses import LOSS_FUNCS, accuracy, signed_targets
+from digitviz.kernel import LOSS_CODES, PIXELS, column_panels, forward, scores, train_epoch
+from digitviz.losses import signed_targets
 from digitviz.models import initial_params
 from digitviz.records import EpochRecord, checked_record, frozen_params
 
@@ -55,8 +55,10 @@ class _Stream:
 
     def __init__(self, data):
         self.x = np.ascontiguousarray(data.train_x.numpy(), dtype=np.float32)  # (N, 784): rows, for gradients
-        self.xT = np.ascontiguousarray(self.x.T)  # (784, N): columns, for logits
-        self.valid_xT = np.ascontiguousarray(data.valid_x.numpy().T, dtype=np.float32)
+        self.xP = column_panels(self.x)  # columns, for logits
+        self.valid_xP = column_panels(data.valid_x.numpy())
+        self.valid_y = np.ascontiguousarray(data.valid_y.numpy().ravel(), dtype=np.float32)
+        self.n_valid = len(data.valid_x)
 
 
 _streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: transposing the images once per data set
@@ -127,10 +129,13 @@ class Carpool:
         if not self.runs:
             return []
         began = time.perf_counter()
-        y = self._train_epoch(next(iter(self.runs.values())))
-        valid_z = self._logits(self.stream.valid_xT)
+        first = next(iter(self.runs.values()))  # the block's runs share its batch order and loss
+        y, loss = self._train_epoch(first), LOSS_CODES[first.config.loss]
+        train_scores = self._scores(self.Z, y, loss)
+        valid_scores = self._scores(self._logits(self.stream.valid_xP, self.stream.n_valid), self.stream.valid_y, loss)
         seconds = time.perf_counter() - began  # the block's epoch: every run in it waited that long
-        out = [(run_id, self._record(k, run, y, valid_z, seconds)) for k, (run_id, run) in enumerate(self.runs.items())]
+        out = [(run_id, self._record(k, run, (*train_scores[k], *valid_scores[k]), seconds))
+               for k, (run_id, run) in enumerate(self.runs.items())]
         for run_id, record in out:
             run = self.runs[run_id]
             run.epoch, run.seconds, run.before = run.epoch + 1, record.seconds, record.params
@@ -148,25 +153,28 @@ class Carpool:
         self.Z = np.empty((K, len(s.x)), np.float32)  # each batch's logits before its step, per run
         scratch = (np.empty((K, bs), np.float32), np.empty((K, PIXELS), np.float32), np.empty(K, np.float32))
         rows = bs if order is not None else 1  # where a shuffled batch is gathered; unused without a shuffle
-        gathered = (np.empty((rows, PIXELS), np.float32), np.empty((PIXELS, rows), np.float32))
+        gathered = (np.empty((rows, PIXELS), np.float32), np.empty((1, PIXELS, rows), np.float32))
         order_np = order.numpy() if order is not None else np.empty(0, np.int64)
-        train_epoch(s.x, s.xT, order_np, y.numpy().ravel(), signed.numpy().ravel(), self.W, self.b, self.lr,
-                           LOSS_CODES[config.loss], bs, self.Z, *scratch, *gathered)
+        y = y.numpy().ravel()
+        train_epoch(s.x, s.xP, order_np, y, signed.numpy().ravel(), self.W, self.b, self.lr, LOSS_CODES[config.loss],
+                    bs, self.Z, *scratch, *gathered)
         return y
 
-    def _logits(self, xT):
-        """Every run's logits on the images in xT's columns (K, n), summed as training sums them."""
-        Z = np.empty((len(self.runs), xT.shape[1]), np.float32)
-        forward(xT, 0, xT.shape[1], self.W, self.b, Z, 0)
+    def _logits(self, xP, n):
+        """Every run's logits on the n images in panels xP (K, n), summed as training sums them."""
+        Z = np.empty((len(self.runs), n), np.float32)
+        forward(xP, 0, n, self.W, self.b, Z, 0)
         return Z
 
-    def _record(self, k, run, y, valid_z, seconds):
-        """Run k's EpochRecord: losses and accuracies by the lesson's own functions, on its own logits."""
-        loss_func = LOSS_FUNCS[run.config.loss]
-        with torch.no_grad():
-            train_z, valid_z = torch.from_numpy(self.Z[k]).view(-1, 1), torch.from_numpy(valid_z[k]).view(-1, 1)
-            scores = (loss_func(train_z, y).item(), accuracy(train_z, y).item(),
-                      loss_func(valid_z, self.data.valid_y).item(), accuracy(valid_z, self.data.valid_y).item())
+    @staticmethod
+    def _scores(Z, y, loss):
+        """[(loss, accuracy)] of each run's logits Z[k]: the lesson's loss and accuracy, summed by the kernel."""
+        out = np.empty((len(Z), 2), np.float32)
+        scores(Z, y, loss, out)
+        return out.tolist()
+
+    def _record(self, k, run, scores, seconds):
+        """Run k's EpochRecord, from its (train loss, train accuracy, valid loss, valid accuracy)."""
         params = {"weights": torch.from_numpy(self.W[k:k + 1].T), "bias": torch.from_numpy(self.b[k:k + 1])}
         return checked_record(run.epoch, *scores, params, run.seconds + seconds, run.before)
 

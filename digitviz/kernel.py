@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 PIXELS = 28 * 28
+PANEL = 256  # images a column panel holds: the lesson's batch size, so its batches are whole panels
 STEP = 4  # pixels (forward) or rows (backward) added per pass over a run's partial sums: fewer loads and stores
 LOSS_CODES = {"mnist_loss": 0, "first_attempt": 1, "bce": 2}
 
@@ -70,14 +71,24 @@ def _forward_pair(xT, c0, c1, wa, wb, za, zb):
 
 
 @_jit
-def forward(xT, c0, c1, W, b, Z, z0):
-    """Z[k, z0:z0 + n] = x @ W[k] + b[k] for the batch in columns c0:c1 of xT (784, N); W is (K, 784)."""
-    n, K = c1 - c0, W.shape[0]
+def forward(xP, c0, c1, W, b, Z, z0):
+    """Z[k, z0:z0 + n] = x @ W[k] + b[k] for the images in columns c0:c1 of panels xP; W is (K, 784).
+
+    xP holds the images' columns in panels (m, 784, width): a batch's pixels lie together, so they stream in
+    order from memory, which a (784, N) array's 784 short rows would not."""
+    n, K, width = c1 - c0, W.shape[0], xP.shape[2]
     Z[:, z0:z0 + n] = 0
-    for k in range(0, K - 1, 2):
-        _forward_pair(xT, c0, c1, W[k], W[k + 1], Z[k, z0:z0 + n], Z[k + 1, z0:z0 + n])
-    if K % 2:
-        _forward_run(xT, c0, c1, W[K - 1], Z[K - 1, z0:z0 + n])
+    c = c0
+    while c < c1:  # one panel at a time
+        panel, lo = c // width, c % width
+        hi = min(width, lo + c1 - c)
+        za = z0 + c - c0
+        zb = za + hi - lo
+        for k in range(0, K - 1, 2):
+            _forward_pair(xP[panel], lo, hi, W[k], W[k + 1], Z[k, za:zb], Z[k + 1, za:zb])
+        if K % 2:
+            _forward_run(xP[panel], lo, hi, W[K - 1], Z[K - 1, za:zb])
+        c += hi - lo
     for k in range(K):
         for i in range(z0, z0 + n):
             Z[k, i] = Z[k, i] + b[k]
@@ -152,6 +163,14 @@ def _sigmoid(z):
     return np.float32(1) / (np.float32(1) + np.exp(-z))
 
 
+def column_panels(x):
+    """The images x (N, 784) as columns, in panels (m, 784, PANEL); the last panel padded with zeros."""
+    m = -(-len(x) // PANEL)
+    xP = np.zeros((m * PANEL, PIXELS), np.float32)
+    xP[:len(x)] = x
+    return np.ascontiguousarray(xP.reshape(m, PANEL, PIXELS).transpose(0, 2, 1))
+
+
 @_jit
 def loss_grads(Z, z0, n, y, signed, loss, dZ):
     """dZ[k, i] = d(loss)/dz for each run's batch logits Z[k, z0:z0 + n]: the closed forms in losses.loss_grad."""
@@ -168,6 +187,32 @@ def loss_grads(Z, z0, n, y, signed, loss, dZ):
 
 
 @_jit
+def _loss(z, y, loss):
+    """One logit's loss, as losses.py defines it (bce in the overflow-free form torch uses)."""
+    if loss == 0:
+        p = _sigmoid(z)
+        return np.float64(np.float32(1) - p if y == 1 else p)
+    if loss == 1:
+        return np.float64(np.float32(1) - z if y == 1 else z)
+    z64 = np.float64(z)
+    return max(z64, 0.0) - z64 * y + np.log1p(np.exp(-abs(z64)))
+
+
+@_jit
+def scores(Z, y, loss, out):
+    """out[k] = (mean loss, accuracy) of run k's logits Z[k] against targets y: the lesson's loss and its
+    batch_accuracy (a 3 when the sigmoid is over 0.5), summed in float64 in row order."""
+    n = Z.shape[1]
+    for k in range(Z.shape[0]):
+        total, right = 0.0, 0
+        for i in range(n):
+            z = Z[k, i]
+            total += _loss(z, y[i], loss)
+            right += (_sigmoid(z) > np.float32(0.5)) == (y[i] == 1)
+        out[k, 0], out[k, 1] = np.float32(total / n), np.float32(right / n)
+
+
+@_jit
 def sgd_step(W, b, G, gb, lr):
     """Each run's own step: W[k] -= lr[k] * G[k], b[k] -= lr[k] * gb[k]."""
     for k in range(W.shape[0]):
@@ -177,30 +222,30 @@ def sgd_step(W, b, G, gb, lr):
 
 
 @_jit
-def _gather(x, order, i0, i1, xb, xbT):
-    """The shuffled batch order[i0:i1] of x, as rows (xb) and as columns (xbT)."""
+def _gather(x, order, i0, i1, xb, xbP):
+    """The shuffled batch order[i0:i1] of x, as rows (xb) and as columns (xbP, one panel)."""
     for j in range(i1 - i0):
         row = x[order[i0 + j]]
         xb[j] = row
-        xbT[:, j] = row
+        xbP[0, :, j] = row
 
 
 @_jit
-def train_epoch(x, xT, order, y, signed, W, b, lr, loss, bs, Z, dZ, G, gb, xb, xbT):
+def train_epoch(x, xP, order, y, signed, W, b, lr, loss, bs, Z, dZ, G, gb, xb, xbP):
     """One epoch of SGD for every run of the block; Z gets each batch's logits before its step (K, N).
 
-    Without a shuffle (order empty) batches are slices of x and xT; with one, they are gathered into xb, xbT.
+    Without a shuffle (order empty) batches are slices of x and xP; with one, they are gathered into xb, xbP.
     y and signed are in the epoch's order."""
     N = x.shape[0]
     for i0 in range(0, N, bs):
         i1 = min(N, i0 + bs)
         if order.size == 0:
-            forward(xT, i0, i1, W, b, Z, i0)
+            forward(xP, i0, i1, W, b, Z, i0)
             loss_grads(Z, i0, i1 - i0, y, signed, loss, dZ)
             backward(x, i0, i1, dZ, G, gb)
         else:
-            _gather(x, order, i0, i1, xb, xbT)
-            forward(xbT, 0, i1 - i0, W, b, Z, i0)
+            _gather(x, order, i0, i1, xb, xbP)
+            forward(xbP, 0, i1 - i0, W, b, Z, i0)
             loss_grads(Z, i0, i1 - i0, y, signed, loss, dZ)
             backward(xb, 0, i1 - i0, dZ, G, gb)
         sgd_step(W, b, G, gb, lr)

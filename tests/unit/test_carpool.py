@@ -8,7 +8,8 @@ import torch
 
 from digitviz import TrainConfig, train
 from digitviz.carpool import Carpool, carpool_key, train_carpool
-from digitviz.kernel import _jit, backward, forward
+from digitviz.kernel import LOSS_CODES, _jit, backward, column_panels, forward, scores
+from digitviz.losses import LOSS_FUNCS, accuracy
 
 SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
 
@@ -119,23 +120,34 @@ def test_shuffled_runs_share_only_with_their_seed():
 
 
 def test_kernel_matches_torchs_products_and_ignores_its_companions():
-    """Logits and gradients as torch's matrix products give them (to float32 rounding), and column 3 of a block
-    the same bits as the run alone, which a matrix library does not promise."""
+    """Logits and gradients as torch's matrix products give them (to float32 rounding), and row 3 of a block
+    the same bits as the run alone, which a matrix library does not promise. Images 40:300 cross two panels."""
     g = torch.Generator().manual_seed(0)
-    x, W, b = torch.rand(37, 784, generator=g), torch.randn(101, 784, generator=g), torch.randn(101, generator=g)
-    xT = np.ascontiguousarray(x.numpy().T)
-    Z, Z3 = np.empty((101, 37), np.float32), np.empty((1, 37), np.float32)
-    forward(xT, 0, 37, W.numpy(), b.numpy(), Z, 0)
-    forward(xT, 0, 37, W[3:4].numpy(), b[3:4].numpy(), Z3, 0)
-    torch.testing.assert_close(torch.from_numpy(Z), W @ x.T + b[:, None], rtol=1e-5, atol=1e-4)
+    x, W, b = torch.rand(300, 784, generator=g), torch.randn(101, 784, generator=g), torch.randn(101, generator=g)
+    Z, Z3 = np.empty((101, 260), np.float32), np.empty((1, 260), np.float32)
+    forward(column_panels(x.numpy()), 40, 300, W.numpy(), b.numpy(), Z, 0)
+    forward(column_panels(x.numpy()), 40, 300, W[3:4].numpy(), b[3:4].numpy(), Z3, 0)
+    torch.testing.assert_close(torch.from_numpy(Z), W @ x[40:].T + b[:, None], rtol=1e-5, atol=1e-4)
     assert Z[3].tobytes() == Z3[0].tobytes()
-    dZ = torch.randn(101, 37, generator=g).numpy()
-    G, gb, G3, gb3 = np.empty((101, 784), np.float32), np.empty(101, np.float32), np.empty((1, 784), np.float32), \
-        np.empty(1, np.float32)
-    backward(x.numpy(), 0, 37, dZ, G, gb)
-    backward(x.numpy(), 0, 37, dZ[3:4].copy(), G3, gb3)
-    torch.testing.assert_close(torch.from_numpy(G), torch.from_numpy(dZ) @ x, rtol=1e-5, atol=1e-4)
+    dZ = torch.randn(101, 260, generator=g).numpy()
+    G, gb = np.empty((101, 784), np.float32), np.empty(101, np.float32)
+    G3, gb3 = np.empty((1, 784), np.float32), np.empty(1, np.float32)
+    backward(x.numpy(), 40, 300, dZ, G, gb)
+    backward(x.numpy(), 40, 300, dZ[3:4].copy(), G3, gb3)
+    torch.testing.assert_close(torch.from_numpy(G), torch.from_numpy(dZ) @ x[40:], rtol=1e-5, atol=1e-4)
     assert G[3].tobytes() == G3[0].tobytes() and gb[3] == gb3[0]
+
+
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_kernel_scores_are_the_lessons_loss_and_accuracy(loss):
+    """Logits near 0 (the sigmoid rounds them to 0.5: a 7) and far out (where a naive bce overflows) included."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.cat([torch.randn(500, generator=g) * 5, torch.tensor([0.0, 1e-9, -1e-9, 60.0, -60.0, 200.0])])
+    y = (torch.rand(len(z), generator=g) > 0.5).float()
+    out = np.empty((1, 2), np.float32)
+    scores(z.numpy()[None].copy(), y.numpy(), LOSS_CODES[loss], out)
+    assert out[0, 0] == pytest.approx(LOSS_FUNCS[loss](z[:, None], y[:, None]).item(), rel=1e-5, abs=1e-6)
+    assert out[0, 1] == accuracy(z[:, None], y[:, None]).item()
 
 
 def test_the_kernel_compiles_where_no_cache_can_be_written(monkeypatch):
