@@ -130,9 +130,10 @@ class Carpool:
             return []
         began = time.perf_counter()
         first = next(iter(self.runs.values()))  # the block's runs share its batch order and loss
-        y, loss = self._train_epoch(first), LOSS_CODES[first.config.loss]
-        train_scores = self._scores(self.Z, y, loss)
-        valid_scores = self._scores(self._logits(self.stream.valid_xP, self.stream.n_valid), self.stream.valid_y, loss)
+        train_scores = self._means(self._train_epoch(first), len(self.stream.x))
+        valid_z = self._logits(self.stream.valid_xP, self.stream.n_valid)
+        valid_scores = self._means(self._scores(valid_z, self.stream.valid_y, LOSS_CODES[first.config.loss]),
+                                   len(valid_z[0]))
         seconds = time.perf_counter() - began  # the block's epoch: every run in it waited that long
         out = [(run_id, self._record(k, run, (*train_scores[k], *valid_scores[k]), seconds))
                for k, (run_id, run) in enumerate(self.runs.items())]
@@ -144,21 +145,22 @@ class Carpool:
         return out
 
     def _train_epoch(self, run):
-        """One epoch of SGD for the whole block; returns the targets in the epoch's order, as the losses need them."""
+        """One epoch of SGD for the whole block; returns each run's summed training loss and right answers."""
         config, s = run.config, self.stream
         order = epoch_order(config, run.epoch, len(s.x))
         y = self.data.train_y if order is None else self.data.train_y[order]
         signed = signed_targets(y, config.batch_size)
         K, bs = len(self.runs), config.batch_size
-        self.Z = np.empty((K, len(s.x)), np.float32)  # each batch's logits before its step, per run
+        Z = np.empty((K, len(s.x)), np.float32)  # each batch's logits before its step, per run
+        totals = np.empty((K, 2))
         scratch = (np.empty((K, bs), np.float32), np.empty((K, PIXELS), np.float32), np.empty(K, np.float32))
         rows = bs if order is not None else 1  # where a shuffled batch is gathered; unused without a shuffle
         gathered = (np.empty((rows, PIXELS), np.float32), np.empty((1, PIXELS, rows), np.float32))
         order_np = order.numpy() if order is not None else np.empty(0, np.int64)
         y = y.numpy().ravel()
         train_epoch(s.x, s.xP, order_np, y, signed.numpy().ravel(), self.W, self.b, self.lr, LOSS_CODES[config.loss],
-                    bs, self.Z, *scratch, *gathered)
-        return y
+                    bs, Z, totals, *scratch, *gathered)
+        return totals
 
     def _logits(self, xP, n):
         """Every run's logits on the n images in panels xP (K, n), summed as training sums them."""
@@ -168,10 +170,15 @@ class Carpool:
 
     @staticmethod
     def _scores(Z, y, loss):
-        """[(loss, accuracy)] of each run's logits Z[k]: the lesson's loss and accuracy, summed by the kernel."""
-        out = np.empty((len(Z), 2), np.float32)
-        scores(Z, y, loss, out)
-        return out.tolist()
+        """Each run's summed loss and right answers on logits Z[k] (K, 2)."""
+        totals = np.empty((len(Z), 2))
+        scores(Z, y, loss, totals)
+        return totals
+
+    @staticmethod
+    def _means(totals, n):
+        """[(mean loss, accuracy)] per run, as float32 numbers like the lesson's."""
+        return (totals / n).astype(np.float32).tolist()
 
     def _record(self, k, run, scores, seconds):
         """Run k's EpochRecord, from its (train loss, train accuracy, valid loss, valid accuracy)."""

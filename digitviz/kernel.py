@@ -172,44 +172,41 @@ def column_panels(x):
 
 
 @_jit
-def loss_grads(Z, z0, n, y, signed, loss, dZ):
-    """dZ[k, i] = d(loss)/dz for each run's batch logits Z[k, z0:z0 + n]: the closed forms in losses.loss_grad."""
-    for k in range(Z.shape[0]):
-        for i in range(n):
-            z = Z[k, z0 + i]
-            if loss == 0:  # mnist_loss: sigmoid' times the signed target
-                p = _sigmoid(z)
-                dZ[k, i] = p * (np.float32(1) - p) * signed[z0 + i]
-            elif loss == 1:  # first_attempt: the signed target alone
-                dZ[k, i] = signed[z0 + i]
-            else:  # bce: sigmoid minus target, over the batch size
-                dZ[k, i] = (_sigmoid(z) - y[z0 + i]) / np.float32(n)
+def _grad_and_score(z, y, signed, n, loss):
+    """For one logit: d(loss)/dz (the closed forms in losses.loss_grad), its loss (as losses.py defines it, bce
+    in the overflow-free form torch uses), and 1 if batch_accuracy calls it right (a 3 when the sigmoid is over
+    0.5). One sigmoid serves all three."""
+    p = _sigmoid(z)
+    right = np.float64((p > np.float32(0.5)) == (y == 1))
+    if loss == 0:  # mnist_loss: sigmoid' times the signed target
+        return p * (np.float32(1) - p) * signed, np.float64(np.float32(1) - p if y == 1 else p), right
+    if loss == 1:  # first_attempt: the signed target alone
+        return signed, np.float64(np.float32(1) - z if y == 1 else z), right
+    z64 = np.float64(z)  # bce: sigmoid minus target, over the batch size
+    return (p - y) / np.float32(n), max(z64, 0.0) - z64 * y + np.log1p(np.exp(-abs(z64))), right
 
 
 @_jit
-def _loss(z, y, loss):
-    """One logit's loss, as losses.py defines it (bce in the overflow-free form torch uses)."""
-    if loss == 0:
-        p = _sigmoid(z)
-        return np.float64(np.float32(1) - p if y == 1 else p)
-    if loss == 1:
-        return np.float64(np.float32(1) - z if y == 1 else z)
-    z64 = np.float64(z)
-    return max(z64, 0.0) - z64 * y + np.log1p(np.exp(-abs(z64)))
+def loss_grads(Z, z0, n, y, signed, loss, dZ, totals):
+    """dZ[k, i] = d(loss)/dz for run k's batch logits Z[k, z0:z0 + n]; adds their losses and right answers to
+    totals[k], in row order (float64)."""
+    for k in range(Z.shape[0]):
+        total, right = totals[k, 0], totals[k, 1]
+        for i in range(n):
+            dZ[k, i], lost, r = _grad_and_score(Z[k, z0 + i], y[z0 + i], signed[z0 + i], n, loss)
+            total, right = total + lost, right + r
+        totals[k, 0], totals[k, 1] = total, right
 
 
 @_jit
-def scores(Z, y, loss, out):
-    """out[k] = (mean loss, accuracy) of run k's logits Z[k] against targets y: the lesson's loss and its
-    batch_accuracy (a 3 when the sigmoid is over 0.5), summed in float64 in row order."""
-    n = Z.shape[1]
+def scores(Z, y, loss, totals):
+    """totals[k] = (summed loss, right answers) of run k's logits Z[k] against targets y, in row order."""
+    totals[:] = 0
     for k in range(Z.shape[0]):
-        total, right = 0.0, 0
-        for i in range(n):
-            z = Z[k, i]
-            total += _loss(z, y[i], loss)
-            right += (_sigmoid(z) > np.float32(0.5)) == (y[i] == 1)
-        out[k, 0], out[k, 1] = np.float32(total / n), np.float32(right / n)
+        for i in range(Z.shape[1]):
+            _, lost, r = _grad_and_score(Z[k, i], y[i], np.float32(0), 1, loss)
+            totals[k, 0] += lost
+            totals[k, 1] += r
 
 
 @_jit
@@ -231,21 +228,23 @@ def _gather(x, order, i0, i1, xb, xbP):
 
 
 @_jit
-def train_epoch(x, xP, order, y, signed, W, b, lr, loss, bs, Z, dZ, G, gb, xb, xbP):
-    """One epoch of SGD for every run of the block; Z gets each batch's logits before its step (K, N).
+def train_epoch(x, xP, order, y, signed, W, b, lr, loss, bs, Z, totals, dZ, G, gb, xb, xbP):
+    """One epoch of SGD for every run of the block; Z gets each batch's logits before its step (K, N), totals
+    their summed losses and right answers (K, 2).
 
     Without a shuffle (order empty) batches are slices of x and xP; with one, they are gathered into xb, xbP.
     y and signed are in the epoch's order."""
     N = x.shape[0]
+    totals[:] = 0
     for i0 in range(0, N, bs):
         i1 = min(N, i0 + bs)
         if order.size == 0:
             forward(xP, i0, i1, W, b, Z, i0)
-            loss_grads(Z, i0, i1 - i0, y, signed, loss, dZ)
+            loss_grads(Z, i0, i1 - i0, y, signed, loss, dZ, totals)
             backward(x, i0, i1, dZ, G, gb)
         else:
             _gather(x, order, i0, i1, xb, xbP)
             forward(xbP, 0, i1 - i0, W, b, Z, i0)
-            loss_grads(Z, i0, i1 - i0, y, signed, loss, dZ)
+            loss_grads(Z, i0, i1 - i0, y, signed, loss, dZ, totals)
             backward(xb, 0, i1 - i0, dZ, G, gb)
         sgd_step(W, b, G, gb, lr)
