@@ -104,8 +104,11 @@ class Carpool:
 
     def join(self, config, start: EpochRecord | None = None):
         """Add a run (from its initial weights, or continuing from `start`); returns its id."""
+        if carpool_key(config) is None:
+            raise ValueError(f"model {config.model!r} has no block form: train it with engine.train")
         if not self.can_join(config, start):
-            raise ValueError(f"this run can't share the block {self.key}: {carpool_key(config)}")
+            raise ValueError(f"this run can't share the block: it sees other batches ({carpool_key(config)}, the "
+                             f"block {self.key}) or, shuffled, another epoch's order")
         config.check_data(self.data)
         params = start.state() if start is not None else initial_params(config)
         first = start.epoch + 1 if start is not None else 1
