@@ -3,7 +3,9 @@
 `train(config, data)` runs SGD and yields one frozen `EpochRecord` per epoch. Whoever consumes it
 (the page, the CLI, a test, a benchmark) only reads the records; stopping early is leaving the loop.
 
-One epoch loop drives every model: a trainer (the from-scratch one here, fastai's Learner in
+The lesson's linear model trains as a carpool of one (digitviz.carpool): the same kernel, and so the same
+numbers, as when it trains in a block beside other students' runs. For the other models one epoch loop drives
+them: a trainer (the from-scratch one here, fastai's Learner in
 digitviz.fastai_model) trains one epoch when asked; the loop times it, validates, records, and stops
 a run that has blown up.
 """
@@ -13,6 +15,7 @@ from typing import Protocol
 
 import torch
 
+from digitviz.carpool import carpool_key, epoch_order, train_alone
 from digitviz.config import TrainConfig
 from digitviz.data import DigitData
 from digitviz.losses import LOSS_FUNCS, accuracy, loss_grad, signed_targets
@@ -27,13 +30,6 @@ class Trainer(Protocol):
     def model(self, xb: torch.Tensor) -> torch.Tensor: ...  # (n, 784) -> (n, k) logits
 
     def train_epoch(self, epoch: int) -> tuple[float, float]: ...  # the epoch's training loss and accuracy
-
-
-def epoch_order(config, epoch, n):
-    """The order of the training samples in an epoch; seeded by (seed, epoch) so a resumed run matches."""
-    if not config.shuffle:
-        return None
-    return torch.randperm(n, generator=torch.Generator().manual_seed(config.shuffle_seed(epoch)))
 
 
 def validate_epoch(model, data, loss_func):
@@ -83,6 +79,9 @@ def trainer_for(config, data, params) -> Trainer:
 def train(config: TrainConfig, data: DigitData, start: EpochRecord | None = None) -> Iterator[EpochRecord]:
     """Yield an EpochRecord after each of config.epochs epochs, continuing from `start` if given."""
     config.check_data(data)
+    if carpool_key(config) is not None:  # the linear model: a carpool of one, the same arithmetic as in a block
+        yield from train_alone(config, data, start)
+        return
     trainer = trainer_for(config, data, start.state() if start is not None else initial_params(config))
     loss_func = LOSS_FUNCS[config.loss]
     first = start.epoch + 1 if start is not None else 1

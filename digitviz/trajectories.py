@@ -10,10 +10,13 @@ import hashlib
 import threading
 from collections import OrderedDict
 
+from digitviz.carpool import ARITHMETIC
+
 
 def data_key(data):
-    """A fingerprint of a data set's tensors: part of a run's key, with its full config."""
-    h = hashlib.sha1(repr((data.digits, data.source)).encode())
+    """A fingerprint of a data set's tensors and of the arithmetic that trains on them: part of a run's key, with
+    its full config. Runs made by another kernel (another ARITHMETIC) differ in the last bits: they never mix."""
+    h = hashlib.sha1(repr((data.digits, data.source, ARITHMETIC)).encode())
     for t in (data.train_x, data.train_y, data.valid_x, data.valid_y):
         h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()

@@ -71,3 +71,10 @@ def test_a_run_too_big_for_the_cache_is_computed_but_not_kept(data):
 def test_the_data_is_part_of_the_key(data):
     other = load_digits((1, 8))
     assert data_key(data) == data_key(data) != data_key(other)
+
+
+def test_the_arithmetic_is_part_of_the_key(data, monkeypatch):
+    """Runs made by another kernel differ in the last bits: a cache must not hand them out as this one's."""
+    before = data_key(data)
+    monkeypatch.setattr("digitviz.trajectories.ARITHMETIC", "another kernel")
+    assert data_key(data) != before

@@ -1,0 +1,219 @@
+"""Carpools: runs that see the same batches in the same order train together, as one block.
+
+With shuffling off (the lesson's default) every run of the same digits and batch size sees the same batches in
+the same order; with a shuffle, so does every run of the same seed at the same epoch. Such runs can share the
+work: their weights become the rows of one (K, 784) matrix, and each batch is read once for all of them
+(digitviz.kernel). Each run keeps its own learning rate, initial weights, epochs and stopping, and gets its own
+records: the same bits as when it trains alone, because the kernel adds up every sum in an order that does not
+depend on who else is in the block. `engine.train` trains a lone linear run as a carpool of one.
+
+    pool = Carpool(data)
+    a = pool.join(TrainConfig(lr=1.0))
+    b = pool.join(TrainConfig(lr=0.1, seed=3))
+    for run, record in pool.step():     # one epoch for every run in the block
+        ...
+    pool.leave(a)                       # a student pressed Stop; b trains on
+
+Runs may join between steps (at an epoch boundary) if `carpool_key` says they share the block's data stream.
+"""
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from digitviz.kernel import LOSS_CODES, PIXELS, column_panels, forward, scores, train_epoch
+from digitviz.losses import signed_targets
+from digitviz.models import initial_params
+from digitviz.records import EpochRecord, checked_record, frozen_params
+
+# Which arithmetic made a run's numbers: part of the trajectory cache's key, so runs made another way never mix.
+ARITHMETIC = "digitviz.kernel 1: float32, logits summed in pixel order, gradients in row order"
+
+
+def epoch_order(config, epoch, n):
+    """The order of the training samples in an epoch; seeded by (seed, epoch) so a resumed run matches."""
+    if not config.shuffle:
+        return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(config.shuffle_seed(epoch)))
+
+
+def carpool_key(config):
+    """What runs must share to train in one block (None: this model has no block form).
+
+    The same data (the Carpool's), loss and batch size, and the same batch order: no shuffle, or the same seed's.
+    A shuffled run also needs the block's next epoch to be its own (Carpool.can_join checks)."""
+    if config.model != "linear":
+        return None
+    return config.model, config.loss, config.batch_size, config.seed if config.shuffle else None
+
+
+class _Stream:
+    """A data set as the kernel reads it: float32 arrays, the training images also as columns."""
+
+    def __init__(self, data):
+        self.x = np.ascontiguousarray(data.train_x.numpy(), dtype=np.float32)  # (N, 784): rows, for gradients
+        self.xP = column_panels(self.x)  # columns, for logits
+        self.valid_xP = column_panels(data.valid_x.numpy())
+        self.valid_y = np.ascontiguousarray(data.valid_y.numpy().ravel(), dtype=np.float32)
+        self.n_valid = len(data.valid_x)
+
+
+_streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: transposing the images once per data set
+
+
+def _stream(data):
+    if data not in _streams:
+        _streams[data] = _Stream(data)
+    return _streams[data]
+
+
+@dataclass
+class _Run:
+    """One run's place in the block: its settings, the next epoch it trains, and where it stops."""
+    config: object
+    epoch: int  # the next epoch to train, counting on across a resumed run
+    last: int  # the run's last epoch
+    seconds: float  # time spent training so far
+    before: object  # its parameters after the previous epoch, to tell a run that stopped moving
+
+
+class Carpool:
+    """A block of runs on one data set, trained one epoch at a time for all of them."""
+
+    def __init__(self, data):
+        self.data, self.stream = data, _stream(data)
+        self.runs = {}  # run id -> _Run, in the block's row order
+        self.W = np.empty((0, PIXELS), np.float32)  # (K, 784): row k is run k's weights
+        self.b = np.empty(0, np.float32)
+        self.lr = np.empty(0, np.float32)
+        self.key, self._next_id = None, 0
+
+    def __len__(self):
+        return len(self.runs)
+
+    def can_join(self, config, start=None):
+        """Whether a run with this config (resuming from `start`) can train in this block now."""
+        key = carpool_key(config)
+        if key is None or (self.runs and key != self.key):
+            return False
+        first = start.epoch + 1 if start is not None else 1
+        return not (config.shuffle and self.runs and first != next(iter(self.runs.values())).epoch)
+
+    def join(self, config, start: EpochRecord | None = None):
+        """Add a run (from its initial weights, or continuing from `start`); returns its id."""
+        if carpool_key(config) is None:
+            raise ValueError(f"model {config.model!r} has no block form: train it with engine.train")
+        if not self.can_join(config, start):
+            raise ValueError(f"this run can't share the block: it sees other batches ({carpool_key(config)}, the "
+                             f"block {self.key}) or, shuffled, another epoch's order")
+        config.check_data(self.data)
+        params = start.state() if start is not None else initial_params(config)
+        first = start.epoch + 1 if start is not None else 1
+        run = _Run(config, first, first + config.epochs - 1, start.seconds if start is not None else 0.0,
+                   frozen_params(params))
+        self.W = np.vstack([self.W, params["weights"].numpy().T.astype(np.float32)])
+        self.b = np.append(self.b, params["bias"].numpy().astype(np.float32))
+        self.lr = np.append(self.lr, np.float32(config.lr))
+        self.key, self._next_id = carpool_key(config), self._next_id + 1
+        self.runs[self._next_id - 1] = run
+        return self._next_id - 1
+
+    def leave(self, run_id):
+        """Take a run out of the block (stopped, finished or diverged); the others train on unchanged."""
+        k = list(self.runs).index(run_id)
+        del self.runs[run_id]
+        self.W, self.b, self.lr = np.delete(self.W, k, 0), np.delete(self.b, k), np.delete(self.lr, k)
+
+    def step(self):
+        """Train every run one epoch; [(run id, EpochRecord)] in the block's order. Finished runs leave."""
+        if not self.runs:
+            return []
+        began = time.perf_counter()
+        first = next(iter(self.runs.values()))  # the block's runs share its batch order and loss
+        train_scores = self._means(self._train_epoch(first), len(self.stream.x))
+        valid_z = self._logits(self.stream.valid_xP, self.stream.n_valid)
+        valid_scores = self._means(self._scores(valid_z, self.stream.valid_y, LOSS_CODES[first.config.loss]),
+                                   len(valid_z[0]))
+        seconds = time.perf_counter() - began  # the block's epoch: every run in it waited that long
+        out = [(run_id, self._record(k, run, (*train_scores[k], *valid_scores[k]), seconds))
+               for k, (run_id, run) in enumerate(self.runs.items())]
+        for run_id, record in out:
+            run = self.runs[run_id]
+            run.epoch, run.seconds, run.before = run.epoch + 1, record.seconds, record.params
+            if record.diverged or record.epoch == run.last:
+                self.leave(run_id)
+        return out
+
+    def _train_epoch(self, run):
+        """One epoch of SGD for the whole block; returns each run's summed training loss and right answers."""
+        config, s = run.config, self.stream
+        order = epoch_order(config, run.epoch, len(s.x))
+        y = self.data.train_y if order is None else self.data.train_y[order]
+        signed = signed_targets(y, config.batch_size)
+        K, bs = len(self.runs), config.batch_size
+        Z = np.empty((K, len(s.x)), np.float32)  # each batch's logits before its step, per run
+        totals = np.empty((K, 2))
+        scratch = (np.empty((K, bs), np.float32), np.empty((K, PIXELS), np.float32), np.empty(K, np.float32))
+        rows = bs if order is not None else 1  # where a shuffled batch is gathered; unused without a shuffle
+        gathered = (np.empty((rows, PIXELS), np.float32), np.empty((1, PIXELS, rows), np.float32))
+        order_np = order.numpy() if order is not None else np.empty(0, np.int64)
+        y = y.numpy().ravel()
+        train_epoch(s.x, s.xP, order_np, y, signed.numpy().ravel(), self.W, self.b, self.lr, LOSS_CODES[config.loss],
+                    bs, Z, totals, *scratch, *gathered)
+        return totals
+
+    def _logits(self, xP, n):
+        """Every run's logits on the n images in panels xP (K, n), summed as training sums them."""
+        Z = np.empty((len(self.runs), n), np.float32)
+        forward(xP, 0, n, self.W, self.b, Z, 0)
+        return Z
+
+    @staticmethod
+    def _scores(Z, y, loss):
+        """Each run's summed loss and right answers on logits Z[k] (K, 2)."""
+        totals = np.empty((len(Z), 2))
+        scores(Z, y, loss, totals)
+        return totals
+
+    @staticmethod
+    def _means(totals, n):
+        """[(mean loss, accuracy)] per run, as float32 numbers like the lesson's."""
+        return (totals / n).astype(np.float32).tolist()
+
+    def _record(self, k, run, scores, seconds):
+        """Run k's EpochRecord, from its (train loss, train accuracy, valid loss, valid accuracy)."""
+        params = {"weights": torch.from_numpy(self.W[k:k + 1].T), "bias": torch.from_numpy(self.b[k:k + 1])}
+        return checked_record(run.epoch, *scores, params, run.seconds + seconds, run.before)
+
+
+def train_carpool(configs, data, starts=None) -> Iterator[tuple[int, EpochRecord]]:
+    """Train runs that share a data stream as one block; yields (index in configs, record) as each epoch ends.
+
+    Each run stops after its own epochs, or when it diverges; closing the generator stops them all."""
+    pool = Carpool(data)
+    ids = [pool.join(config, start) for config, start in zip(configs, starts or [None] * len(configs))]
+    index = {run_id: i for i, run_id in enumerate(ids)}
+    while len(pool):
+        for run_id, record in pool.step():
+            yield index[run_id], record
+
+
+def train_alone(config, data, start=None) -> Iterator[EpochRecord]:
+    """One run as a carpool of one: `engine.train` for the models that have a block form."""
+    for _, record in train_carpool([config], data, [start]):
+        yield record
+
+
+def warm_up():
+    """Compile the kernel now (a second or so the first time, then from numba's cache), not on a student's click."""
+    from digitviz.config import TrainConfig
+    from digitviz.data import DigitData
+    rng = torch.Generator().manual_seed(0)
+    x, y = torch.rand(8, PIXELS, generator=rng), (torch.rand(8, 1, generator=rng) > 0.5).float()
+    data = DigitData(x, y, x[:4], y[:4], (3, 7), "warm-up")
+    for loss in LOSS_CODES:
+        for shuffle in (False, True):
+            list(train_carpool([TrainConfig(epochs=1, batch_size=4, loss=loss, shuffle=shuffle)] * 3, data))

@@ -1,0 +1,160 @@
+"""Carpools against their reference, the run trained alone: the same bits, whoever else is in the block."""
+import dataclasses
+
+import numba.core.caching
+import numpy as np
+import pytest
+import torch
+
+from digitviz import TrainConfig, train
+from digitviz.carpool import Carpool, carpool_key, train_carpool
+from digitviz.kernel import LOSS_CODES, _jit, backward, column_panels, forward, scores
+from digitviz.losses import LOSS_FUNCS, accuracy
+
+SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
+
+
+def assert_same(ours, alone):
+    """Bitwise the same records, all but the wall-clock seconds."""
+    assert len(ours) == len(alone)
+    for a, b in zip(ours, alone):
+        assert [getattr(a, f) for f in SCALARS] == [getattr(b, f) for f in SCALARS]
+        for k in b.params:
+            assert a.params[k].tobytes() == b.params[k].tobytes()
+
+
+def companions(config, count, seed=0):
+    """Lesson-style runs beside `config`: their own seeds, learning rates and init stds."""
+    rng = np.random.default_rng(seed)
+    return [dataclasses.replace(config, seed=config.seed if config.shuffle else int(rng.integers(1000)),
+                                lr=float(rng.choice([0.1, 0.5, 1.0, 2.0])), init_std=float(rng.choice([0.1, 1.0])))
+            for _ in range(count)]
+
+
+def records_of(pairs, index):
+    return [record for i, record in pairs if i == index]
+
+
+@pytest.mark.parametrize("size", [1, 3, 16, 100])
+@pytest.mark.parametrize("loss", ["mnist_loss", "bce", "first_attempt"])
+def test_a_run_in_a_block_equals_it_alone(data, loss, size):
+    config = TrainConfig(lr=0.5, epochs=2, seed=7, init_std=0.5, loss=loss)
+    configs = companions(config, size - 1)
+    configs.insert(size // 2, config)  # first, in a pair, or the odd one out, as the size falls
+    pairs = list(train_carpool(configs, data))
+    assert_same(records_of(pairs, size // 2), list(train(config, data)))
+    assert_same(records_of(pairs, 0), list(train(configs[0], data)))
+
+
+@pytest.mark.parametrize("size", [3, 16])
+def test_shuffled_runs_of_one_seed_share_a_block(data, size):
+    config = TrainConfig(lr=0.5, epochs=2, seed=5, shuffle=True, batch_size=64)
+    configs = [config] + companions(config, size - 1)
+    pairs = list(train_carpool(configs, data))
+    assert_same(records_of(pairs, 0), list(train(config, data)))
+    assert_same(records_of(pairs, size - 1), list(train(configs[-1], data)))
+
+
+def test_a_run_that_joins_late_and_one_that_stops_early(data):
+    early, late = TrainConfig(lr=1.0, epochs=4, seed=1), TrainConfig(lr=0.1, epochs=2, seed=2)
+    pool = Carpool(data)
+    a = pool.join(early)
+    firsts = [record for _, record in pool.step() + pool.step()]
+    b = pool.join(late)
+    seconds = pool.step()
+    pool.leave(a)  # its student pressed Stop after 3 of its 4 epochs
+    lasts = pool.step()
+    assert [run for run, _ in seconds] == [a, b] and [run for run, _ in lasts] == [b] and len(pool) == 0
+    assert_same(firsts + [seconds[0][1]], list(train(early, data))[:3])
+    assert_same([seconds[1][1], lasts[0][1]], list(train(late, data)))
+
+
+@pytest.mark.parametrize("loss, words", [("mnist_loss", "gradient is zero"), ("bce", "exploded")])
+def test_a_run_that_diverges_leaves_alone(data, loss, words):
+    wild, calm = TrainConfig(lr=1000, epochs=30, loss=loss), TrainConfig(lr=1.0, epochs=30, seed=3, loss=loss)
+    pairs = list(train_carpool([calm, wild, calm], data))
+    wild_records = records_of(pairs, 1)
+    assert len(wild_records) < 30 and words in wild_records[-1].diverged
+    assert_same(wild_records, list(train(wild, data)))
+    assert_same(records_of(pairs, 2), list(train(calm, data)))
+
+
+def test_a_resumed_run_in_a_block_equals_one_uninterrupted_run(data):
+    config = TrainConfig(lr=0.5, epochs=4, seed=9)
+    whole = list(train(config, data))
+    rest = dataclasses.replace(config, epochs=2)
+    pairs = list(train_carpool([TrainConfig(lr=2.0, epochs=3), rest], data, starts=[None, whole[1]]))
+    assert_same(records_of(pairs, 1), whole[2:])
+
+
+def test_a_shuffled_run_joins_only_at_its_own_epoch(data):
+    config = TrainConfig(lr=0.5, epochs=4, seed=9, shuffle=True)
+    whole = list(train(config, data))
+    rest = dataclasses.replace(config, epochs=2)
+    pool = Carpool(data)
+    pool.join(rest, start=whole[1])
+    assert not pool.can_join(rest)  # from epoch 1 it would need another batch order than epoch 3's
+    pool.join(dataclasses.replace(rest, lr=2.0), start=whole[1])
+    assert_same([r for _, r in pool.step()[:1] + pool.step()[:1]], whole[2:])
+
+
+@pytest.mark.parametrize("change", [dict(loss="bce"), dict(batch_size=64), dict(shuffle=True),
+                                    dict(model="two_layer")])
+def test_runs_that_see_other_batches_never_share_a_block(data, change):
+    config = TrainConfig(epochs=1)
+    other = dataclasses.replace(config, **change)
+    assert carpool_key(other) != carpool_key(config)
+    pool = Carpool(data)
+    pool.join(config)
+    assert not pool.can_join(other)
+    with pytest.raises(ValueError, match="can't share the block|has no block form"):
+        pool.join(other)
+
+
+def test_shuffled_runs_share_only_with_their_seed():
+    one = TrainConfig(shuffle=True, seed=1)
+    assert carpool_key(one) != carpool_key(dataclasses.replace(one, seed=2))
+    assert carpool_key(one) == carpool_key(dataclasses.replace(one, lr=0.1, init_std=0.1, epochs=5))
+    assert carpool_key(TrainConfig(seed=1)) == carpool_key(TrainConfig(seed=2))  # no shuffle: the seed only inits
+    assert carpool_key(TrainConfig(model="softmax", loss="cross_entropy")) is None
+
+
+def test_kernel_matches_torchs_products_and_ignores_its_companions():
+    """Logits and gradients as torch's matrix products give them (to float32 rounding), and row 3 of a block
+    the same bits as the run alone, which a matrix library does not promise. Images 40:300 cross two panels."""
+    g = torch.Generator().manual_seed(0)
+    x, W, b = torch.rand(300, 784, generator=g), torch.randn(101, 784, generator=g), torch.randn(101, generator=g)
+    Z, Z3 = np.empty((101, 260), np.float32), np.empty((1, 260), np.float32)
+    forward(column_panels(x.numpy()), 40, 300, W.numpy(), b.numpy(), Z, 0)
+    forward(column_panels(x.numpy()), 40, 300, W[3:4].numpy(), b[3:4].numpy(), Z3, 0)
+    torch.testing.assert_close(torch.from_numpy(Z), W @ x[40:].T + b[:, None], rtol=1e-5, atol=1e-4)
+    assert Z[3].tobytes() == Z3[0].tobytes()
+    dZ = torch.randn(101, 260, generator=g).numpy()
+    G, gb = np.empty((101, 784), np.float32), np.empty(101, np.float32)
+    G3, gb3 = np.empty((1, 784), np.float32), np.empty(1, np.float32)
+    backward(x.numpy(), 40, 300, dZ, G, gb)
+    backward(x.numpy(), 40, 300, dZ[3:4].copy(), G3, gb3)
+    torch.testing.assert_close(torch.from_numpy(G), torch.from_numpy(dZ) @ x[40:], rtol=1e-5, atol=1e-4)
+    assert G[3].tobytes() == G3[0].tobytes() and gb[3] == gb3[0]
+
+
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_kernel_scores_are_the_lessons_loss_and_accuracy(loss):
+    """Logits near 0 (the sigmoid rounds them to 0.5: a 7) and far out (where a naive bce overflows) included."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.cat([torch.randn(500, generator=g) * 5, torch.tensor([0.0, 1e-9, -1e-9, 60.0, -60.0, 200.0])])
+    y = (torch.rand(len(z), generator=g) > 0.5).float()
+    totals = np.empty((1, 2))
+    scores(z.numpy()[None].copy(), y.numpy(), LOSS_CODES[loss], totals)
+    out = (totals / len(z)).astype(np.float32)
+    assert out[0, 0] == pytest.approx(LOSS_FUNCS[loss](z[:, None], y[:, None]).item(), rel=1e-5, abs=1e-6)
+    assert out[0, 1] == accuracy(z[:, None], y[:, None]).item()
+
+
+def test_the_kernel_compiles_where_no_cache_can_be_written(monkeypatch):
+    """A read-only install and home: numba finds no cache directory; the kernel compiles in each process."""
+    monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", [])
+
+    def double(a):
+        return 2 * a
+    assert _jit(double)(3) == 6
