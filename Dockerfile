@@ -51,6 +51,10 @@ COPY .streamlit/config.toml .streamlit/config.toml
 
 RUN useradd --create-home --uid 10001 digitviz
 USER digitviz
+# The carpool kernel compiled into the image (numba's cache in the user's home: /app is not theirs to write), so
+# a container's first Train doesn't wait 15-25 s for LLVM.
+ENV NUMBA_CACHE_DIR=/home/digitviz/.cache/numba
+RUN python -c "from digitviz.carpool import warm_up; warm_up()"
 # Without DIGITVIZ_BOARD_URL the board is SQLite in ~/.digitviz: this one server's own, gone with the container.
 
 EXPOSE 8501

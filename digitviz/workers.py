@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
 
+from digitviz.carpool import warm_up
 from digitviz.data import load_digits
 from digitviz.engine import train
 
@@ -162,6 +163,7 @@ def _serve(conn, parent):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
     import torch
     torch.set_num_threads(1)  # as many workers as cores: more threads each would only fight over them
+    warm_up()  # the carpool kernel compiled (or loaded from numba's cache) before the first run, not during it
     conn.send(("ready", os.getpid()))
     try:
         while (task := conn.recv()) is not None:
