@@ -10,7 +10,10 @@ this kind has the same ones). Then, as root, as a newcomer would:
 
 1. the README's first command, until the page answers /_stcore/health (then it is stopped);
 2. the README's second command (`bash scripts/test.sh`), N times in a row, with CI=true so that nothing may skip,
-   less the Docker tests (`-k "not test_docker"`: Docker in Docker is another machine; they run on the host).
+   less the Docker tests (`--ignore=tests/system/test_docker.py`: Docker in Docker is another machine; they run on
+   the host). Pytest arguments given to the script follow (a path runs only that).
+
+Each run's whole log is kept in LOGS on this machine.
 
 The container shares this machine's network (the package registries are reached from here only) and so its
 loopback: the app and the tests pick free ports, and its PostgreSQL listens on a free port, not 5432.
@@ -32,6 +35,8 @@ IMAGE = "digitviz-fresh/bookworm"
 PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates"]
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 HOME = "/root/digitviz"  # where the clone lies in the container
+LOGS = Path(tempfile.gettempdir()) / "digitviz-fresh-logs"  # each run's log, kept here on this machine
+LOGS_IN = "/root/logs"  # where the container writes them
 
 
 def readme_commands():
@@ -69,18 +74,18 @@ def pip_mounts():
 def container_script(app_command, test_command, runs, pytest_args, app_port):
     """What runs in the container: the app until healthy, then the tests `runs` times; exits with the last
     failure."""
-    tests = f"{test_command} -k 'not test_docker' {shlex.join(pytest_args)}"
+    tests = f"{test_command} --ignore=tests/system/test_docker.py {shlex.join(pytest_args)}"
     return f"""
 set -u
 cd {HOME}
 began=$(date +%s)
 echo "[fresh_machine] 1. {app_command}"
-STREAMLIT_SERVER_PORT={app_port} setsid bash -c {shlex.quote(app_command)} > /tmp/app.log 2>&1 &
+STREAMLIT_SERVER_PORT={app_port} setsid bash -c {shlex.quote(app_command)} > {LOGS_IN}/app.log 2>&1 &
 app=$!
 health="import urllib.request as u; assert u.urlopen('http://127.0.0.1:{app_port}/_stcore/health').read() == b'ok'"
 until python3 -c "$health" 2>/dev/null; do
   if ! kill -0 $app 2>/dev/null || [ $(( $(date +%s) - began )) -gt 1200 ]; then
-    echo "[fresh_machine] the app's command ended, or did not serve within 20 min:"; tail -30 /tmp/app.log; exit 1
+    echo "[fresh_machine] the app's command ended, or did not serve within 20 min:"; tail -30 {LOGS_IN}/app.log; exit 1
   fi
   sleep 2
 done
@@ -92,10 +97,10 @@ failed=0
 for i in $(seq {runs}); do
   began=$(date +%s)
   echo "[fresh_machine] 2. run $i of {runs}: {tests}"
-  {tests} > /tmp/tests-$i.log 2>&1; rc=$?
-  grep -E '^(FAILED|ERROR) ' /tmp/tests-$i.log | head -40
-  echo "[fresh_machine] run $i: exit $rc after $(( $(date +%s) - began )) s: $(tail -n 1 /tmp/tests-$i.log)"
-  [ $rc = 0 ] || {{ failed=$rc; tail -n 60 /tmp/tests-$i.log; }}
+  {tests} > {LOGS_IN}/tests-$i.log 2>&1; rc=$?
+  grep -E '^(FAILED|ERROR) ' {LOGS_IN}/tests-$i.log | head -40
+  echo "[fresh_machine] run $i: exit $rc after $(( $(date +%s) - began )) s: $(tail -n 1 {LOGS_IN}/tests-$i.log)"
+  [ $rc = 0 ] || failed=$rc
 done
 exit $failed
 """
@@ -106,6 +111,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=1, help="how many times in a row to run the test command")
     args, pytest_args = parser.parse_known_args(argv)
     import_bookworm(IMAGE, PACKAGES)
+    LOGS.mkdir(exist_ok=True)
+    for old in LOGS.glob("*.log"):
+        old.unlink()
     app_command, test_command = readme_commands()
     with tempfile.TemporaryDirectory(prefix="digitviz-fresh-") as tmp:
         clone = Path(tmp) / "digitviz"
@@ -115,9 +123,10 @@ def main(argv=None):
         # --shm-size: Chromium's shared memory; --network host: the package registries are reached from here only
         done = subprocess.run([CLI, "run", "--rm", "--network", "host", "--shm-size", "2g",
                                "-e", "CI=true", "-e", f"DIGITVIZ_TEST_POSTGRES_PORT={free_port()}",
-                               *pip_mounts(), "-v", f"{clone}:{HOME}", IMAGE, "bash", "-c", script], check=False)
+                               *pip_mounts(), "-v", f"{clone}:{HOME}", "-v", f"{LOGS}:{LOGS_IN}", IMAGE,
+                               "bash", "-c", script], check=False)
         print(f"[fresh_machine] {'passed' if done.returncode == 0 else 'FAILED'}: "
-              f"{(time.monotonic() - started) / 60:.1f} min in all", flush=True)
+              f"{(time.monotonic() - started) / 60:.1f} min in all; the logs are in {LOGS}", flush=True)
     return done.returncode
 
 
