@@ -54,7 +54,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from digitviz.player import decode
 
 XSRF_COOKIE = "_streamlit_xsrf"
-FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
+            ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 TEXT_ELEMENTS = ("markdown", "alert", "heading", "text", "exception")
 
 
@@ -144,6 +145,7 @@ class Student:
         self._done_awaits = None  # the _awaiting value when the last awaited run finished
         self._finished = asyncio.Event()
         self._file_urls = {}  # request id -> the FileURLsResponse the server sent for it
+        self.auto_reruns = {}  # fragment id -> seconds: the page's `st.fragment(run_every=...)`, as the browser keeps
         self._reader = None
 
     # ------------------------------------------------------------------ connecting
@@ -193,16 +195,26 @@ class Student:
 
     # ------------------------------------------------------------------ talking to the server
 
-    async def rerun(self, widget_states=()):
-        """Send a rerun_script BackMsg, as the browser does on load and on any widget change."""
+    async def rerun(self, widget_states=(), fragment_id=""):
+        """Send a rerun_script BackMsg, as the browser does on load and on any widget change (or, with a fragment
+        id, as its timer does for a fragment that reruns every few seconds)."""
         msg = BackMsg()
         state = msg.rerun_script
         state.query_string = self.query
         state.page_script_hash = self.page_script_hash
         state.widget_states.widgets.extend(widget_states)
+        if fragment_id:
+            state.fragment_id, state.is_auto_rerun = fragment_id, True
         self._awaiting += 1
         self._finished.clear()
         await self.ws.send(msg.SerializeToString())
+
+    async def poll(self, timeout=60):
+        """What the browser's timers do every few seconds: rerun each `run_every` fragment the page has, one by
+        one (a fragment may rerun the whole page, as a round's does when the teacher moves on)."""
+        for fragment_id in list(self.auto_reruns):
+            await self.rerun(fragment_id=fragment_id)
+            await self.wait_until_finished(timeout)
 
     async def click(self, key):
         """Press the button whose key is `key` (or whose label is `key`): a rerun with its trigger set."""
@@ -277,6 +289,11 @@ class Student:
             self._touched = set()
         elif kind == "file_urls_response":
             self._file_urls[msg.file_urls_response.response_id] = msg.file_urls_response
+        elif kind == "auto_rerun":
+            self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+        elif kind == "stop_auto_rerun":
+            for fragment_id in msg.stop_auto_rerun.fragment_ids:
+                self.auto_reruns.pop(fragment_id, None)
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string  # the address bar, as the page rewrote it
         elif kind == "delta":
