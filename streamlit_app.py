@@ -47,16 +47,17 @@ def main():
     results = rounds.round_ui(joined, server) if joined else None
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)
-    if joined:
+    if joined:  # a round's page is the round alone: no classifier, no panels, no remembered runs trained again
         rounds.show_run(run, view, hidden)
         rounds.reveal_ui(results, joined, run)
+        panel = None
     else:
         dashboard.show_run(run, view, hidden)
-    classify_ui(run, digits, baseline)
-    st.divider()
-    panel = panels_ui(run, server)
+        classify_ui(run, digits, baseline)
+        st.divider()
+        panel = panels_ui(run, server)
     link.write_link(values, hidden, panel, preset, appearance.appearance_ui() | rounds.round_link(joined))
-    if joined is None:  # a round's page trains the round's run alone: no remembered runs come back into it
+    if joined is None:
         memory.memory_ui()
 
 

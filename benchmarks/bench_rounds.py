@@ -26,8 +26,6 @@ import random
 import statistics
 import time
 
-from streamlit.proto.WidgetStates_pb2 import WidgetState
-
 from digitviz.board import Board
 from digitviz.questions import BANK
 from digitviz.rounds import Rounds
@@ -53,15 +51,11 @@ def drawn(student, epochs):
 
 
 async def vote(student, code, label, at):
-    """At `at` seconds, choose the option `label` and press Vote, in one rerun (a radio's value is its label)."""
+    """At `at` seconds, vote for the option `label` under the student's name; when the page said it counted."""
     await asyncio.sleep(at)
-    radio, name = student.widget(f"option-{code}-vote"), student.widget(f"round-name-{code}")
-    await student.rerun([WidgetState(id=radio.id, string_value=label),
-                         WidgetState(id=name.id, string_value=student.name),
-                         WidgetState(id=student.button(f"vote-{code}-vote").id, trigger_value=True)])
-    await student.wait_until_finished(60)
+    await student.vote(code, "vote", label, name=student.name)
     if "Vote counted." not in student.texts():
-        raise StudentError(f"{student.name}: no 'Vote counted.' after voting: {student.texts()[-3:]}")
+        raise StudentError(f"{student.name}: no 'Vote counted.' after voting: {student.texts()[-2:]}")
     return time.perf_counter()
 
 

@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 .venv/bin/ruff check .  # style first: a failure here stops the run before any test starts
-if ! command -v chromium >/dev/null 2>&1; then
-  # Playwright's own browser download cannot run here; Debian's Chromium can.
+if ! command -v chromium >/dev/null 2>&1 || ! ldconfig -p | grep -q libatomic.so.1; then
+  # Playwright's own browser download cannot run here; Debian's Chromium can. Playwright's driver (its own node)
+  # needs libatomic, which a machine with gcc has and a bare Debian has not.
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libatomic1 >/dev/null
   else
-    echo "The browser tests need Chromium: sudo apt-get install -y chromium" >&2
+    echo "The browser tests need Chromium and libatomic: sudo apt-get install -y chromium libatomic1" >&2
     exit 1
   fi
 fi

@@ -216,6 +216,17 @@ class Student:
             await self.rerun(fragment_id=fragment_id)
             await self.wait_until_finished(timeout)
 
+    async def vote(self, code, stage, option_label, name=""):
+        """In a class round's page, choose an option (a radio's value is its label), type a name, press Vote: one
+        rerun, as a browser sends a click after the choices. The page then says "Vote counted.", or why not."""
+        radio, typed = self.widget(f"option-{code}-{stage}"), self.widget(f"round-name-{code}")
+        button = self.button(f"vote-{code}-{stage}")
+        if radio is None or button is None:
+            raise StudentError(f"{self.name}: no vote for stage {stage!r} on the page")
+        await self.rerun([WidgetState(id=radio.id, string_value=option_label),
+                          WidgetState(id=typed.id, string_value=name), WidgetState(id=button.id, trigger_value=True)])
+        await self.wait_until_finished(60)
+
     async def click(self, key):
         """Press the button whose key is `key` (or whose label is `key`): a rerun with its trigger set."""
         button = self.button(key)

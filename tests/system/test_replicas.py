@@ -11,8 +11,12 @@ import subprocess
 import pytest
 import yaml
 
+from digitviz.board import Board
+from digitviz.questions import BANK
+from digitviz.rounds import Rounds
 from tools import ROOT, replicas
 from tools.stack import SetupError, Stack, compose_nginx_conf, nginx_binary
+from tools.student import run_async
 
 STUDENTS = 4  # new students for the affinity checks
 
@@ -115,6 +119,49 @@ def test_compose_nginx_conf_passes_nginx_t(tmp_path):
     done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_class_round_counts_students_on_both_replicas(stack, routes):
+    """One round, opened on the shared database; students on each replica vote, vote again and see the reveal:
+    every vote counted once, and each page's reveal shows the whole class's votes."""
+    board = Board(stack.board_url)
+    rounds = Rounds(board)
+    question = BANK["lr_100"]
+    code = rounds.open(question, stack.passphrase, stack.passphrase)
+    firsts, seconds = [0, 3, 1, 3, 0, 3], [3, 3, 1, 3, 3, 3]
+
+    async def scenario():
+        students = [replicas.RoutedStudent(stack.url, query=f"round={code}", name=f"s{i}", route=routes[addr])
+                    for i, addr in enumerate(stack.addrs * 3)]
+        try:
+            for s in students:
+                await s.connect()
+            for s, option in zip(students, firsts):
+                await s.vote(code, "vote", question.options[option], name=s.name)
+                assert "Vote counted." in s.texts(), s.texts()
+            rounds.advance(code, "vote_again", stack.passphrase, stack.passphrase)
+            for s, option in zip(students, seconds):
+                await s.poll()  # the page's stage watch sees the second vote
+                await s.vote(code, "vote_again", question.options[option], name=s.name)
+                assert "Vote counted." in s.texts(), s.texts()
+            rounds.advance(code, "reveal", stack.passphrase, stack.passphrase)
+            for s in students:
+                await s.poll()
+                assert any("2 of the 6 who voted twice" in t for t in s.texts()), s.texts()
+            return {s.replicas().pop() for s in students}
+        finally:
+            for s in students:
+                await s.close()
+    try:
+        served = run_async(scenario())
+        assert served == set(stack.addrs)  # the class really was on both replicas
+        state = rounds.get(code)
+        assert state.counts(1) == [2, 1, 0, 3] and state.counts(2) == [0, 1, 0, 5]
+        assert {v.name for v in state.votes[1].values()} == {f"s{i}" for i in range(6)}
+        assert state.moved_to_right() == (2, 6)  # s0 and s4 moved to the right answer; s2 stayed
+    finally:
+        board.engine.dispose()
 
 
 def test_compose_file():
