@@ -1,5 +1,6 @@
 """A class round's reveal, as pure figures: the votes against the right answer, and the class's sketched curves
 behind the run's true one. Plain values in (counts, points, records), Plotly figures out, like figures.py."""
+import html
 import textwrap
 
 import plotly.graph_objects as go
@@ -11,7 +12,8 @@ SKETCH, OWN = "rgba(31, 119, 180, 0.18)", "#d62728"  # the class's guesses faint
 
 
 def _wrapped(option, width=28):
-    return "<br>".join(textwrap.wrap(option, width)) or option
+    """An option as a bar's label: wrapped, and escaped, since Plotly reads tags (<b>, <a>) in its text."""
+    return "<br>".join(html.escape(line) for line in textwrap.wrap(option, width)) or html.escape(option)
 
 
 def votes_figure(options, answer, first, second=None):

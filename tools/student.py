@@ -52,6 +52,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from digitviz.player import decode
+from digitviz.text import plain_markdown
 
 XSRF_COOKIE = "_streamlit_xsrf"
 FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
@@ -217,13 +218,14 @@ class Student:
             await self.wait_until_finished(timeout)
 
     async def vote(self, code, stage, option_label, name=""):
-        """In a class round's page, choose an option (a radio's value is its label), type a name, press Vote: one
-        rerun, as a browser sends a click after the choices. The page then says "Vote counted.", or why not."""
+        """In a class round's page, choose an option (a radio's value is its label as shown, escaped Markdown),
+        type a name, press Vote: one rerun, as a browser sends a click after the choices. The page then says
+        "Vote counted.", or why not."""
         radio, typed = self.widget(f"option-{code}-{stage}"), self.widget(f"round-name-{code}")
         button = self.button(f"vote-{code}-{stage}")
         if radio is None or button is None:
             raise StudentError(f"{self.name}: no vote for stage {stage!r} on the page")
-        await self.rerun([WidgetState(id=radio.id, string_value=option_label),
+        await self.rerun([WidgetState(id=radio.id, string_value=plain_markdown(option_label)),
                           WidgetState(id=typed.id, string_value=name), WidgetState(id=button.id, trigger_value=True)])
         await self.wait_until_finished(60)
 

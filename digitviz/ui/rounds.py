@@ -101,7 +101,7 @@ def vote_ui(joined, server):
     """Pick an option, optionally sketch the curve and give a name; vote, and change it until the stage closes."""
     q, stage, key = joined.question, joined.stage, f"{joined.code}-{joined.stage}"
     mine = joined.own(session_id()).get(rounds.VOTING[stage])
-    st.radio("Your prediction", range(len(q.options)), format_func=lambda i: q.options[i],
+    st.radio("Your prediction", range(len(q.options)), format_func=lambda i: plain_markdown(q.options[i]),
              index=mine.option if mine else None, key=f"option-{key}")
     st.session_state[f"ink-{key}"] = sketch_ui(f"sketch-{key}")
     st.text_input("Your name (optional: the teacher's results are anonymous without one)",

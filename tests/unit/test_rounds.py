@@ -218,3 +218,8 @@ def test_the_reveal_figures_mark_the_right_answer_and_draw_every_sketch():
     fig = predictions_figure(sketches, records, 2, own=sketches[0])
     assert [t.name for t in fig.data] == ["the class's guesses", "the class's guesses", "your guess", "what it did"]
     assert list(fig.data[1].x) == [0, 1, 2] and list(fig.data[-1].y) == [r.valid_acc for r in records]
+
+
+def test_a_teachers_option_is_text_in_the_votes_chart_not_markup():
+    fig = votes_figure(["<b>bold</b> or <a href='x'>link</a>", "plain"], 1, [1, 2])
+    assert all("<b>" not in label and "<a " not in label for label in fig.data[0].y)
