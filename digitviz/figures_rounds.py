@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from digitviz.figures import FONT, TICKS, VALID, _axis
 
 RIGHT, WRONG, FIRST = "#2ca02c", "#9aa5b1", "#c7d0d9"  # green marks the right answer, greys the rest
-SKETCH, OWN = "rgba(31, 119, 180, 0.18)", "#d62728"  # the class's guesses faint, the student's own in red
+SKETCH, OWN = "rgba(128, 150, 180, 0.5)", "#d62728"  # the class's guesses faint (on light and dark alike), yours red
 
 
 def _wrapped(option, width=28):

@@ -24,6 +24,8 @@ from digitviz.ui.link import client_key
 POLL_SECONDS = 2  # a projector's count and every student's stage follow the teacher within this
 SKETCH_WIDTH, SKETCH_HEIGHT = 320, 180
 INK = "#d62728"  # the sketch's red: told apart from the grid's greys by colour
+# A phone is already in the round: its first screen is the question, not the QR code it was scanned from.
+PHONE_HIDES_JOIN = "<style>@media (max-width: 640px) { .st-key-round-join { display: none; } }</style>"
 NEXT = {"vote": ("vote_again", "Vote again"), "vote_again": ("reveal", "Reveal"), "reveal": ("closed", "Close")}
 
 
@@ -71,10 +73,14 @@ def round_ui(joined, server):
     """The question and what the student can do at this stage; returns a placeholder for the reveal's results."""
     q = joined.question
     st.subheader(f"Class round {joined.code}: predict, then watch")
-    st.markdown(f"**{plain_markdown(q.prompt)}**")
+    left, right = st.columns([3, 1])
+    left.markdown(f"**{plain_markdown(q.prompt)}**")
     values = q.settings()
     config = config_of(values)
-    st.caption(f"The experiment: {config_words(config, digits_of(values))}, {config.epochs} epochs.")
+    left.caption(f"The experiment: {config_words(config, digits_of(values))}, {config.epochs} epochs.")
+    with right, st.container(key="round-join"):  # on the projector, how the rest of the class joins
+        join_ui(joined.code, caption=f"Join round {joined.code}")
+    st.html(PHONE_HIDES_JOIN)
     stage_watch(joined.code, joined.stage, server)
     if joined.stage in rounds.VOTING:
         vote_ui(joined, server)
@@ -236,15 +242,25 @@ def open_ui(run, server, phrase):
             st.error(str(e))
 
 
+def join_link(code):
+    return f"{(st.context.url or '').split('?')[0]}?round={code}"  # the page's own address (none in AppTest)
+
+
+def join_ui(code, caption="Scan to join"):
+    """The round's QR code, for phones to join."""
+    png = io.BytesIO()
+    segno.make(join_link(code), error="m").save(png, kind="png", scale=8, border=2)
+    st.image(png.getvalue(), caption=caption, width=180)
+
+
 def teaching_ui(code, server, phrase):
     """The open round: its code, link and QR code to project, the count, and the button to move it on."""
-    link = f"{(st.context.url or '').split('?')[0]}?round={code}"  # the page's own address (none in AppTest)
+    link = join_link(code)
     left, right = st.columns([2, 1])
     left.markdown(f"## Round code **{code}**\nStudents open [{link}]({link}); project the same link to show the "
                   "count, then the reveal.")
-    png = io.BytesIO()
-    segno.make(link, error="m").save(png, kind="png", scale=8, border=2)
-    right.image(png.getvalue(), caption="Scan to join")
+    with right:
+        join_ui(code)
     teacher_watch(code, server, phrase)
 
 
