@@ -37,13 +37,18 @@ def joined_round(server):
     """The round this page's link joined (?round=CODE) as it stands now, or None. A wrong or expired code says so
     and the page goes on as a plain page."""
     code = st.session_state.setdefault("round_code", link_code())
-    if not code:
-        return None
+    joined = read_round(code, server) if code else None
+    if joined is None:
+        st.session_state.round_code = None
+    return joined
+
+
+def read_round(code, server):
+    """The round as it stands now, or None after saying why not (it ended, the database is down)."""
     try:
         return resources.class_rounds(server.board_url).get(code)
     except BoardError as e:
         st.warning(str(e), icon=":material/how_to_vote:")
-        st.session_state.round_code = None
         return None
 
 
@@ -90,10 +95,8 @@ def round_ui(joined, server):
 @st.fragment(run_every=POLL_SECONDS)
 def stage_watch(code, shown, server):
     """How many have voted (never how), and a rerun of the whole page once the teacher has moved on."""
-    try:
-        now = resources.class_rounds(server.board_url).get(code)
-    except BoardError as e:
-        st.warning(str(e))
+    now = read_round(code, server)
+    if now is None:
         return
     if now.stage != shown:
         st.rerun()  # the page's stage is out of date: draw the next one (a new question, the reveal)
@@ -266,10 +269,9 @@ def teaching_ui(code, server, phrase):
 
 @st.fragment(run_every=POLL_SECONDS)
 def teacher_watch(code, server, phrase):
-    try:
-        joined = resources.class_rounds(server.board_url).get(code)
-    except BoardError as e:
-        st.warning(str(e))
+    """The round's stage and counts, live, and the button that moves it on; the results once revealed."""
+    joined = read_round(code, server)
+    if joined is None:
         st.session_state.teaching = None
         return
     st.markdown(f"Stage: **{joined.stage.replace('_', ' ')}**; first vote: **{joined.voters(1)}** students"
