@@ -251,9 +251,15 @@ def join_link(code):
 
 def join_ui(code, caption="Scan to join"):
     """The round's QR code, for phones to join."""
+    st.image(qr_png(join_link(code)), caption=caption, width=180)
+
+
+@st.cache_data(max_entries=64)
+def qr_png(link):
+    """A link's QR code as PNG bytes: made once per round, not at every student's rerun."""
     png = io.BytesIO()
-    segno.make(join_link(code), error="m").save(png, kind="png", scale=8, border=2)
-    st.image(png.getvalue(), caption=caption, width=180)
+    segno.make(link, error="m").save(png, kind="png", scale=8, border=2)
+    return png.getvalue()
 
 
 def teaching_ui(code, server, phrase):
