@@ -22,6 +22,7 @@ def main():
     # Each script run is a new thread, and each thread gets its own OpenMP team whose idle workers spin:
     # measured, an epoch takes 5.5 ms on one thread here against 15 ms on two. It also shares the cores fairly.
     torch.set_num_threads(1)
+    resources.let_scripts_end_at_exit()  # before any torch: an exit meanwhile would abort
     server = resources.server_config()
     shared_pool(server.processes)  # the training workers start (importing torch) at the first page load, not its Train
     hidden, link_notes = link.read_link_once(PANELS)

@@ -483,6 +483,8 @@ class TrainingPool:
             elif time.monotonic() - w.started < START_SECONDS:
                 continue
             with self._turns:
+                if w not in self._starting:  # the pool closed meanwhile and stopped it
+                    continue
                 self._starting.remove(w)
                 if ok and not self._closed:
                     self._free.append(w)

@@ -1,9 +1,14 @@
 """Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only."""
+import atexit
 import gc
+import logging
+import os
+import sys
 import threading
 import time
 
 import streamlit as st
+from streamlit.runtime import Runtime
 
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import Board
@@ -36,6 +41,42 @@ def _collect_every(seconds):
     while True:
         time.sleep(seconds)
         gc.collect()
+
+
+# Streamlit's script threads are daemons, and at exit the interpreter ends a daemon thread with pthread_exit the
+# moment it next takes the GIL. One that is inside torch then (the page trains its default model in the server:
+# 6 s for all ten digits) unwinds through a C++ destructor that must not throw: std::terminate, "terminate called
+# without an active exception", exit code -6. Streamlit has asked every script to stop by then, and each stops at
+# its next Streamlit call; this is how long they get before the interpreter tears down.
+EXIT_WAIT_SECONDS = 3.0
+_exit_hook = []
+
+
+def let_scripts_end_at_exit(seconds=EXIT_WAIT_SECONDS):
+    """Once per server process: at exit, wait up to `seconds` for the script threads to end (see above)."""
+    with _collector_lock:
+        if not _exit_hook:
+            _exit_hook.append(atexit.register(_let_scripts_end, seconds))
+
+
+def _script_threads():
+    return [t for t in threading.enumerate() if t.daemon and t.name.startswith("ScriptRunner")]
+
+
+def _let_scripts_end(seconds):
+    """Join the script threads; if one is still computing after `seconds`, leave without the interpreter's
+    teardown (everything else has closed by now: the workers, the sockets), which would abort."""
+    deadline = time.monotonic() + seconds
+    for thread in _script_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    busy = _script_threads()
+    if busy and Runtime.exists() and type(Runtime.instance()) is Runtime:  # a real server, not AppTest's mock
+        logging.getLogger(__name__).warning("%d script threads still computing after %g s: exiting without "
+                                            "the interpreter's teardown", len(busy), seconds)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def server_config():

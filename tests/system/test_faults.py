@@ -8,12 +8,14 @@ another student's run is untouched, and that the server is healthy afterwards.
 Figures measured here on the shared 2-core machine are quoted in the README's "Reliability" section.
 """
 import asyncio
+import io
 import os
 import signal
 import time
 
 import psutil
 import pytest
+from PIL import Image, ImageDraw
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from digitviz.board import DB_TIMEOUT_SECONDS
@@ -221,6 +223,66 @@ def test_sigterm_ends_server_workers_and_database_connections(board_server, priv
             assert conn.execute(count).scalar() == 0
     finally:
         admin.dispose()
+
+
+def thread_cpu(pid):
+    """{thread id: CPU seconds} of each of the process's threads."""
+    return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+
+
+def digit_png():
+    """A 7 drawn in black on white, as a photo of ink on paper would be."""
+    image = Image.new("L", (140, 140), 255)
+    ImageDraw.Draw(image).line([(30, 30), (110, 30), (60, 120)], fill=0, width=14)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def sigterm(server):
+    """SIGTERM, as `docker stop` sends it: (exit code, seconds to exit, the server's descendants that outlived it)."""
+    children = psutil.Process(server.pid).children(recursive=True)
+    began = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    code = server.proc.wait(30)
+    stopped = time.monotonic() - began
+    return code, stopped, [p.pid for p in children if not gone(p.pid, timeout=3)]
+
+
+@pytest.mark.parametrize("tabs", ["closed", "training", "computing"])
+def test_sigterm_exits_cleanly_whatever_the_pages_are_doing(server, tabs):
+    """Exit code 0, no abort in the log, no worker left: after the only tab closed; while a tab's run trains on a
+    worker; while the server itself computes for a tab (all ten digits: the first image to classify trains the
+    page's default model there, seconds of torch in a Streamlit script thread). Before, the interpreter's exit
+    ended that thread mid-torch and aborted: exit code -6, "terminate called without an active exception"."""
+    async def scenario():
+        if tabs == "computing":
+            async with Student(server.url, "digits=all") as student:
+                before = thread_cpu(server.pid)
+                await student.upload("upload", "seven.png", digit_png())
+                # The first drawing to classify trains the default model: a second of a new script thread's CPU
+                # into it, the server is deep in torch.
+                await until(lambda: any(cpu > 1.0 for tid, cpu in thread_cpu(server.pid).items()
+                                        if tid not in before), what="the default model training")
+                return await asyncio.get_running_loop().run_in_executor(None, sigterm, server)
+        async with Student(server.url, LONG) as trainer:
+            await trainer.click("train")
+            await until(lambda: training(trainer), what="a run on a worker")
+            assert len(worker_pids(server)) == 2
+            if tabs == "training":
+                return await asyncio.get_running_loop().run_in_executor(None, sigterm, server)
+            await trainer.click("stop")
+            await trainer.wait_until_finished(TIMEOUT)
+
+    outcome = run_async(scenario())
+    if tabs == "closed":
+        time.sleep(1)
+        outcome = sigterm(server)
+    code, stopped, left = outcome
+    log = server.log_text()
+    assert code == 0 and "terminate called" not in log, (code, log[-2000:])
+    assert left == [], left
+    assert stopped < 8, stopped  # docker stop waits 10 s before SIGKILL
 
 
 # What a crafted model file says, for each kind the issue names (tests/unit/test_export.py builds them). Each is

@@ -91,6 +91,14 @@ def test_all_digits_gives_full_mnist_with_integer_labels(npz):
     assert again.digits == d.digits and torch.equal(again.train_y, d.train_y)
 
 
+@pytest.mark.parametrize("pair", [(0, 9), (9, 0), (9, 4), (0, 1)])
+def test_pairs_with_0_and_9_load(pair):
+    """0 and 9 are digits too: the range check's ends are inclusive."""
+    d = load_digits(pair=pair)
+    assert d.digits == pair
+    assert d.counts("valid") == {pair[0]: MNIST_TEST_COUNTS[pair[0]], pair[1]: MNIST_TEST_COUNTS[pair[1]]}
+
+
 @pytest.mark.parametrize("pair", [(3, 3), (3,), (3, 11), "x", (3, 7, 8), (-1, 3), 37, None, (3.0, 7), (True, 7)])
 def test_bad_pair_is_refused(pair):
     with pytest.raises(ValueError, match="pair"):

@@ -1,5 +1,7 @@
 """A run's life without a page: start, train, interrupt, step, resume, finish; caps; which model classifies."""
 import dataclasses
+import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -121,3 +123,29 @@ def test_a_session_keeps_only_its_newest_runs():
     for _ in range(KEPT_RUNS + 5):
         start_run(runs, TrainConfig(), (3, 7))
     assert len(runs) == KEPT_RUNS and runs[-1].number == KEPT_RUNS + 5
+
+
+def test_a_diverged_run_leaves_drawings_to_the_default_model(data):
+    """A diverged run's weights are saturated nonsense: the page's default model classifies instead."""
+    config = TrainConfig(lr=1000.0, epochs=5)
+    run = trained(start_run([], config, (3, 7)), config, data)
+    assert run.last.diverged and classifier(run, (3, 7)) is None
+
+
+def test_a_memory_too_costly_to_replay_is_not_trained(monkeypatch):
+    """The up-front cost cap: epochs x training images, checked before a single epoch trains. A crafted memory
+    of 10,000 epochs of all ten digits would hold the server for hours; the cap itself still restores."""
+    from digitviz import runs as runs_module
+    trained_epochs = []
+    monkeypatch.setattr(runs_module, "train", lambda config, data, start=None: trained_epochs.append(config.epochs)
+                        or iter(()))
+    ten = SimpleNamespace(train_x=range(60_000))  # all ten digits' training set, as restore measures it
+
+    def memory(epochs):
+        return json.dumps([{"number": 1, "settings": {"digits": list(range(10)), "epochs": epochs}, "epochs": epochs,
+                            "target": epochs}])
+    cap = MAX_SAMPLE_EPOCHS // 60_000
+    assert restore(memory(10_000), lambda digits: ten) == [] and restore(memory(cap + 1), lambda digits: ten) == []
+    assert trained_epochs == []
+    restore(memory(cap), lambda digits: ten)
+    assert trained_epochs == [cap]

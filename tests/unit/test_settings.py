@@ -130,6 +130,14 @@ def test_out_of_range_value_is_clamped_with_a_note(key, raw, expected, words):
     assert len(notes) == 1 and f"{key}={raw}" in notes[0] and words in notes[0]
 
 
+@pytest.mark.parametrize("raw, expected", [("0.24", 0.2), ("0.27", 0.3), ("1.04", 1.0), ("2.96", 3.0)])
+def test_a_range_value_moves_in_its_steps(raw, expected):
+    """init_std's slider moves in tenths: a link's 0.27 is the slider's 0.3, never a value it cannot show."""
+    values, _, _ = from_query({"init_std": raw})
+    assert values == {"init_std": expected}
+    assert round(values["init_std"] / CONTROLS["init_std"].step, 9).is_integer()
+
+
 @pytest.mark.parametrize("key, raw, expected", [
     ("lr", "5", 3.0),  # |log 5 - log 3| = 0.51 < |log 10 - log 5| = 0.69
     ("lr", "7", 10.0),  # |log 10 - log 7| = 0.36 < |log 7 - log 3| = 0.85
@@ -226,6 +234,12 @@ def test_hide_hides_the_named_controls():
     values, hidden, notes = from_query({"hide": "epochs,seed"})
     assert hidden == frozenset({"epochs", "seed"})
     assert values == {} and notes == []
+
+
+def test_only_adds_to_hide():
+    """`hide=` and `only=` together: everything `only` leaves out, and what `hide` names as well."""
+    _, hidden, _ = from_query({"hide": "lr", "only": "lr,epochs"})
+    assert hidden == frozenset(CONTROLS) - {"epochs"}
 
 
 def test_unknown_names_in_hide_give_a_note():

@@ -1,4 +1,5 @@
 """The server-wide run cache: identical records for everyone, one computation, bounded memory."""
+import dataclasses
 import threading
 
 from digitviz import TrainConfig, load_digits, train
@@ -78,3 +79,51 @@ def test_the_arithmetic_is_part_of_the_key(data, monkeypatch):
     before = data_key(data)
     monkeypatch.setattr("digitviz.trajectories.ARITHMETIC", "another kernel")
     assert data_key(data) != before
+
+
+def test_the_validation_set_is_part_of_the_key(data):
+    """Two data sets that differ only in their validation images give different runs' records (valid_acc)."""
+    other = dataclasses.replace(data, valid_x=data.valid_x.flip(0))
+    assert data_key(other) != data_key(data) == data_key(dataclasses.replace(data))
+    assert data_key(dataclasses.replace(data, valid_y=1 - data.valid_y)) != data_key(data)
+
+
+def one_record(data):
+    return record_bytes(next(iter(train(TrainConfig(epochs=1), data))))
+
+
+def test_a_run_over_half_the_cache_is_not_kept(data):
+    """Half, not all: one run filling the cache would push out everyone else's."""
+    cache = TrajectoryCache(max_bytes=5 * one_record(data))  # room for 5 records, 2.5 for one run
+    for epochs, kept in ((2, True), (3, False)):
+        config = TrainConfig(epochs=epochs)
+        list(cache.follow(config, counted(config, data, [])))
+        assert (config in cache.entries) == kept, epochs
+    assert cache.nbytes == 2 * one_record(data)
+
+
+def test_a_run_asked_for_again_is_forgotten_last(data):
+    """Least recently asked for goes first, not oldest computed: a run the class keeps replaying stays."""
+    cache = TrajectoryCache(max_bytes=int(2.5 * 3 * one_record(data)))  # two 3-epoch runs fit, not three
+    configs = [TrainConfig(epochs=3, seed=seed) for seed in range(3)]
+    calls = []
+    for config in configs[:2]:
+        list(cache.follow(config, counted(config, data, calls)))
+    list(cache.follow(configs[0], counted(configs[0], data, calls)))  # from the cache: nothing trains
+    list(cache.follow(configs[2], counted(configs[2], data, calls)))
+    assert len(calls) == 9 and [k.seed for k in cache.entries] == [0, 2]
+
+
+def test_eviction_keeps_a_run_that_is_still_being_computed(data):
+    """A run half way through is never forgotten to make room: whoever asks for it meanwhile reads along."""
+    cache = TrajectoryCache(max_bytes=int(2.5 * 3 * one_record(data)))
+    slow, slow_calls = TrainConfig(epochs=3, seed=10), []
+    first = cache.follow(slow, counted(slow, data, slow_calls))
+    assert next(first).epoch == 1  # the least recently asked for, and in progress
+    for seed in range(3):  # three finished runs push the cache over its limit
+        config = TrainConfig(epochs=3, seed=seed)
+        list(cache.follow(config, counted(config, data, [])))
+        assert slow in cache.entries, seed
+    again = cache.follow(slow, counted(slow, data, slow_calls))  # a classmate asks for it meanwhile
+    assert next(again).epoch == 1 and [r.epoch for r in first] == [2, 3]
+    assert [r.epoch for r in again] == [2, 3] and slow_calls == [1, 2, 3]
