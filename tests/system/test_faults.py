@@ -436,7 +436,8 @@ def test_a_remembered_run_stops_with_its_page_and_crafted_memories_get_a_sentenc
         async with Student(server.url, "epochs=2") as warm:
             await train_and_finish(warm)
         seen = {}
-        for name, text in [("deep", "[" * 20_000 + "]" * 20_000), ("overflow", remembered(1, lr=1e308)),
+        deep = "[" * 20_000 + "]" * 20_000
+        for name, text in [("deep", deep), ("overflow", remembered(1, lr=1e308)),
                            ("huge seed", remembered(1, seed=10**300))]:
             async with Student(server.url) as crafted:
                 await crafted.remember(text)
