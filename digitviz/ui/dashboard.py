@@ -3,6 +3,7 @@ import contextlib
 import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import runs, text
 from digitviz.player import run_payload
@@ -103,9 +104,11 @@ def train_live(run, config, view, server, until=None, show=None):
     if run.last is None:
         key = (config, run.digits, resources.lesson_data_key(run.digits))
         records = resources.trajectories(server.cache_bytes).follow(key, lambda start: trained(
-            lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS), view, server, pool))
+            lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS, session_id()), view, server,
+            pool))
     else:
-        records = trained(lambda: runs.records(run, config, data, pool, REDRAW_SECONDS), view, server, pool)
+        records = trained(lambda: runs.records(run, config, data, pool, REDRAW_SECONDS, session_id()), view, server,
+                          pool)
     next_draw, token, told = 0.0, run.claim(), None
     try:
         with contextlib.closing(records):
@@ -132,6 +135,12 @@ def train_live(run, config, view, server, until=None, show=None):
         return False
     run.finish()
     return True
+
+
+def session_id():
+    """This browser tab's Streamlit session: whose share of the training workers a run draws on."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else None
 
 
 def show_run(run, view, hidden, server=None):
