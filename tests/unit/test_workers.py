@@ -383,7 +383,8 @@ def test_a_chunk_gives_way_between_batches_when_asked(data):
     asker = threading.Thread(target=ask_back)
     try:
         asker.start()
-        status, records, cpu = workers.train_chunk(TrainConfig(epochs=1000, batch_size=1), (3, 7), None, 100.0)
+        status, records, cpu = workers.train_chunk(TrainConfig(epochs=1000, batch_size=1, model="two_layer"),
+                                                    (3, 7), None, 100.0)
         stop.set()
         asker.join()
         assert status == "done" and len(records) <= 1 and cpu < 10  # batch 1: 1,000 epochs would take many minutes
@@ -396,12 +397,13 @@ def test_a_chunk_gives_way_between_batches_when_asked(data):
 
 
 def test_a_newcomer_does_not_wait_for_a_slow_epoch_to_end():
-    """One worker, training a run whose epochs take a second or more each (batch size 1); a newcomer's short run
+    """One worker, training a run whose epochs take seconds each (the two-layer net, batch size 1); a newcomer's run
     is done before that run finishes another epoch: the epoch under way gave way to it, and is computed again after."""
     pool = TrainingPool(1)
     try:
         assert_next_run_works(pool, None)
-        slow = Background(pool, TrainConfig(batch_size=1, epochs=50), session="slow", cpu_seconds=8)
+        slow = Background(pool, TrainConfig(model="two_layer", batch_size=1, epochs=50), session="slow",
+                          cpu_seconds=8)
         slow.wait_for_records()  # an epoch timed: past its first share, a long run's chunk of one epoch
         time.sleep(0.3)
         newcomer = Background(pool, TrainConfig(epochs=3), session="newcomer")
