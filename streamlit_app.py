@@ -44,6 +44,7 @@ def main():
                "first idea, comparing each digit with the average image of each digit.")
     preset = link.current_preset(values, hidden)
     memory.moved_server_ui()
+    memory.forgotten_ui(action)
     link.notes_ui(link_notes, preset, trained=run is not None)
     results = rounds.round_ui(joined, server) if joined else None
     view = dashboard.dashboard_ui(digits, baseline, config)
@@ -53,7 +54,7 @@ def main():
         rounds.reveal_ui(results, joined, run)
         panel = None
     else:
-        dashboard.show_run(run, view, hidden)
+        dashboard.show_run(run, view, hidden, server)
         classify_ui(run, digits, baseline)
         st.divider()
         panel = panels_ui(run, server)

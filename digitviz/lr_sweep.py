@@ -19,15 +19,16 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
     return [dataclasses.replace(config, lr=float(lr), epochs=epochs) for lr in rates], note
 
 
-def lr_sweep(configs, digits, data, history, pool=None, done=None, waiting=None):
+def lr_sweep(configs, digits, data, history, pool=None, done=None, waiting=None, session=None):
     """Train each config to its end as a Run appended to `history`; `done(run)` after each, and `waiting(Waiting)`
-    while a run waits for a worker (the page's chance to say so, and to be stopped). Returns the runs."""
+    while a run waits for a worker (the page's chance to say so, and to be stopped). `session`: whose share of the
+    workers it draws on. Returns the runs."""
     swept = []
     for config in configs:
         run = runs.start_run(history, config, digits)
         token = run.claim()
         try:
-            for record in runs.records(run, config, data, pool):
+            for record in runs.records(run, config, data, pool, session=session):
                 if isinstance(record, Waiting):  # the pool's turns: this sweep waits like any run
                     if waiting:
                         waiting(record)

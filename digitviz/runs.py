@@ -7,15 +7,22 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from digitviz.config import MAX_EPOCHS, TrainConfig
+from digitviz.config import MAX_EPOCHS
 from digitviz.engine import train
 from digitviz.export import settings_json
+from digitviz.settings import CONTROLS, DEFAULTS, Control, config_of, digits_of, from_query
 from digitviz.text import plain_markdown
 
 KEPT_RUNS = 20  # a session keeps its newest runs for comparing; older ones go (about 4 MB per 1,000-epoch run)
 # A run may cost at most the lesson's pair for 1,000 epochs (~5 s of one core): one student's run must not hog a
 # server that the class shares.
 MAX_SAMPLE_EPOCHS = 12_396 * 1000
+# What a browser's memory may hold: KEPT_RUNS runs of a few hundred bytes each, and a run's learning-rate changes
+# (one per Step or Resume at another rate). Anything bigger was not written by this page.
+MAX_MEMORY_CHARS = 64_000
+MAX_LR_CHANGES = 100
+FORGOTTEN = ("{} of the runs this browser remembered could not be brought back (their settings are not ones this "
+             "page trains), so they were left out.")
 
 
 class RunError(Exception):
@@ -30,16 +37,28 @@ class Run:
     digits: tuple
     target: int = 0  # the epoch the run is heading for: its epochs setting, or further after Resume or Step
     records: list = field(default_factory=list)
-    status: str = "running"  # running | paused | done | diverged
+    status: str = "running"  # running | paused | done | diverged | remembered (being trained again, see restore)
     paused_because: str = ""  # what paused it, when it was not the student's own Stop
     lr_changes: list = field(default_factory=list)  # (epoch, lr) where Step or Resume went on at another rate
     # The script run now training this run. A click starts a new script run at once (fastReruns) while the old
     # one trains on until its next Streamlit call; the new one takes ownership, and the old one stops appending.
     owner: object = None
+    remembered_epochs: int = 0  # a remembered run: the epochs it had reached, which it is trained again up to
 
     @property
     def last(self):
         return self.records[-1] if self.records else None
+
+    @property
+    def epochs(self):
+        """The epochs the run has reached: those trained, or those a remembered run is being trained again to."""
+        return max(self.last.epoch if self.last else 0, self.remembered_epochs if self.restoring else 0)
+
+    @property
+    def restoring(self):
+        """A run brought back from the browser's memory that has not yet been trained again to where it was."""
+        return self.status == "remembered" and not (self.last and self.last.diverged) and \
+            (self.last.epoch if self.last else 0) < self.remembered_epochs
 
     @property
     def lr(self):
@@ -77,7 +96,9 @@ class Run:
         self.status, self.owner, self.paused_because = "paused", None, why
 
     def finish(self):
-        """Where the run stands once its loop has ended."""
+        """Where the run stands once its loop has ended (a remembered run: once it is back where it was)."""
+        if self.restoring:
+            return
         self.status = "diverged" if self.last.diverged else "done" if self.last.epoch >= self.target else "paused"
 
     def more(self, action, lr, epochs):
@@ -92,6 +113,17 @@ class Run:
             self.lr_changes.append((done + 1, lr))
         return dataclasses.replace(self.config, lr=lr, epochs=more)
 
+    def replay(self):
+        """A remembered run's next stretch to train again, at the rate it had then: a config for its epochs; None
+        once it is back where it was. The first stretch starts at epoch 1 (from the server's run cache, when the
+        same settings were trained before); each later one starts where a Step or Resume changed the rate."""
+        if not self.restoring:
+            return None
+        done = self.last.epoch if self.last else 0
+        lr = ([self.config.lr] + [lr for epoch, lr in self.lr_changes if epoch <= done + 1])[-1]
+        stop = min([epoch for epoch, _ in self.lr_changes if epoch > done + 1] + [self.remembered_epochs + 1])
+        return dataclasses.replace(self.config, lr=lr, epochs=stop - 1 - done)
+
 
 def start_run(runs, config, digits):
     """A fresh run, appended to the session's history for comparing; the oldest go beyond KEPT_RUNS."""
@@ -104,47 +136,114 @@ def start_run(runs, config, digits):
 def saved(runs):
     """The session's runs as a few hundred bytes of JSON: settings, seeds and how far each got. The engine is
     deterministic, so that is enough to train them again after a refresh (see `restore`)."""
-    return json.dumps([{"number": r.number, "settings": r.settings(), "epochs": r.last.epoch, "target": r.target}
-                       for r in runs if r.records])
+    return json.dumps([{"number": r.number, "settings": r.settings(), "epochs": r.epochs, "target": r.target}
+                       for r in runs if r.epochs])
 
 
-def restore(text, data_for):
-    """The runs `saved` wrote, trained again; `data_for(digits)` gives their data. The text comes from a browser,
-    so anything malformed, out of range or too costly is dropped rather than trusted."""
+def restore(text, train_size):
+    """(runs, note): the runs `saved` wrote, as remembered runs to train again (Run.replay), and a sentence for the
+    page when some were left out ("" if none). `train_size(digits)` gives a digit set's training-set size.
+
+    The text comes from a browser, so it is checked as a link is (digitviz.settings: the same parsing, ranges and
+    choices, then the page's caps), and a run is kept only if that gives back exactly the settings it claims:
+    anything else (wrong types, values out of range or between a slider's steps, unknown keys, nesting, too many
+    runs or rate changes, more than the up-front cost cap) is dropped. Nothing is trained here."""
+    if not text:
+        return [], ""
+    if not isinstance(text, str):
+        return [], FORGOTTEN.format("All")
     try:
-        entries = json.loads(text)[-KEPT_RUNS:] if text else []
-    except (ValueError, TypeError, IndexError, KeyError):
-        return []
-    runs = []
-    for entry in entries if isinstance(entries, list) else []:
+        entries = json.loads(text) if len(text) <= MAX_MEMORY_CHARS else None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's own limit
+        entries = None
+    if not isinstance(entries, list):
+        return [], FORGOTTEN.format("All")
+    kept, numbers = [], set()
+    for entry in entries[-KEPT_RUNS:]:
         try:
-            runs.append(_replayed(entry, data_for))
-        except (ValueError, TypeError, KeyError, AttributeError):
+            run = _remembered(entry, train_size)
+        except (ValueError, TypeError, KeyError):
             continue
-    return runs
+        if run.number not in numbers:
+            numbers.add(run.number)
+            kept.append(run)
+    dropped = len(entries) - len(kept)
+    return kept, FORGOTTEN.format(f"{dropped:,}" if kept else "All") if dropped else ""
 
 
-def _replayed(entry, data_for):
-    """One saved run, trained again epoch for epoch: each stretch at the rate it had."""
-    settings = dict(entry["settings"])
-    digits = tuple(int(d) for d in settings.pop("digits"))
-    changes = [(int(epoch), float(lr)) for epoch, lr in settings.pop("lr_changes", [])]
-    config = TrainConfig(**settings)
-    data = data_for(digits)
-    epochs, target = int(entry["epochs"]), int(entry["target"])
-    if not 1 <= epochs <= target <= MAX_EPOCHS or epochs * len(data.train_x) > MAX_SAMPLE_EPOCHS:
+# A whole number a remembered run holds (its number, epochs, target, an epoch of a rate change), parsed as a link's
+# range is: whole, finite, and within bounds (a value that had to be clamped is refused below).
+_WHOLE = Control("epoch", "Epoch", "range", 1, "", lo=1, hi=MAX_EPOCHS, trains=False)
+_SETTINGS = {name for name, c in CONTROLS.items() if c.trains}
+
+
+def _remembered(entry, train_size):
+    """One remembered run, checked (ValueError, TypeError or KeyError if it is no run this page trains), untrained."""
+    if not isinstance(entry, dict) or set(entry) != {"number", "settings", "epochs", "target"}:
+        raise ValueError("not a remembered run")
+    number, epochs, target = (_whole(entry[k]) for k in ("number", "epochs", "target"))
+    settings = entry["settings"]
+    if not isinstance(settings, dict) or not _SETTINGS | {"digits"} <= set(settings) <= _SETTINGS | {
+            "digits", "lr_changes"}:
+        raise ValueError("not a run's settings")
+    config, digits = _checked_config(settings, train_size)
+    changes = _checked_changes(settings.get("lr_changes", []), epochs)
+    if not epochs <= target or epochs * train_size(digits) > MAX_SAMPLE_EPOCHS:
         raise ValueError("not a run this page could have trained")
-    run = Run(int(entry["number"]), config, digits, target=target)
-    stops = [epoch for epoch, _ in changes] + [epochs + 1]
-    for (first, lr), stop in zip([(1, config.lr)] + changes, stops):
-        if not 1 <= first < stop <= epochs + 1:
-            raise ValueError("rate changes out of order")
-        run.lr_changes = [c for c in changes if c[0] <= first]
-        run.records += list(train(dataclasses.replace(config, lr=lr, epochs=stop - first), data, start=run.last))
-        if run.last.diverged:
-            break
-    run.finish()
-    return run
+    return Run(number, config, digits, target=target, status="remembered", lr_changes=changes,
+               remembered_epochs=epochs)
+
+
+def _checked_config(settings, train_size):
+    """(config, digits) from a remembered run's settings, through a link's parsing and the page's caps; ValueError
+    unless that gives back exactly what was remembered."""
+    raw = settings["digits"]
+    if not isinstance(raw, list) or len(raw) not in (2, 10):
+        raise ValueError("not digits")
+    query = {"digits": "all"} if len(raw) == 10 else {"a": _scalar(raw[0]), "b": _scalar(raw[1])}
+    query.update((name, _scalar(settings[name])) for name in _SETTINGS)
+    values = {**DEFAULTS, **from_query(query)[0]}
+    digits = digits_of(values)
+    config, _ = fitted_config(config_of(values), train_size(digits))
+    if len(digits) != len(raw) or not all(map(_same, digits, raw)) or \
+            not all(_same(getattr(config, name), settings[name]) for name in _SETTINGS):
+        raise ValueError("settings this page would not train")
+    return config, digits
+
+
+def _checked_changes(changes, epochs):
+    """A remembered run's (epoch, lr) rate changes: at most MAX_LR_CHANGES, in order, after epoch 1 and at most
+    one past the last, each rate one of the slider's."""
+    if not isinstance(changes, list) or len(changes) > MAX_LR_CHANGES:
+        raise ValueError("not rate changes")
+    checked = []
+    for change in changes:
+        if not isinstance(change, list) or len(change) != 2:
+            raise ValueError("not a rate change")
+        epoch, (lr, note) = _whole(change[0]), CONTROLS["lr"].parse(_scalar(change[1]))
+        if note or not _same(lr, change[1]) or not 2 <= epoch <= epochs + 1 or (checked and epoch < checked[-1][0]):
+            raise ValueError("rate changes out of order or off the slider")
+        checked.append((epoch, lr))
+    return checked
+
+
+def _whole(raw):
+    value, note = _WHOLE.parse(_scalar(raw))
+    if note or not _same(value, raw):
+        raise ValueError("not a whole number in range")
+    return value
+
+
+def _scalar(raw):
+    """A remembered value as a link's text; only numbers, words and switches can be settings (no lists, no dicts)."""
+    if not isinstance(raw, (str, int, float, bool)):
+        raise TypeError("not a setting's value")
+    return str(raw)[:40]
+
+
+def _same(value, raw):
+    """The checked value is exactly the remembered one, type included (True is not 1, "1" is not 1.0)."""
+    return type(value) is type(raw) and value == raw
 
 
 def fitted_config(config, train_size):
@@ -161,25 +260,26 @@ def fitted_config(config, train_size):
     return config, notes
 
 
-def records(run, config, data, pool=None, chunk_seconds=0.25):
-    """The run's next config.epochs records: from the worker processes, or from this thread when there are none."""
-    return _trained(config, run.digits, data, run.last, pool, chunk_seconds)
+def records(run, config, data, pool=None, chunk_seconds=0.25, session=None):
+    """The run's next config.epochs records: from the worker processes, or from this thread when there are none.
+    `session`: the browser tab whose share of the workers it draws on (digitviz.workers)."""
+    return _trained(config, run.digits, data, run.last, pool, chunk_seconds, session)
 
 
-def rest_of(config, digits, data, start, pool=None, chunk_seconds=0.25):
+def rest_of(config, digits, data, start, pool=None, chunk_seconds=0.25, session=None):
     """A fresh run's records after `start` (None: from the beginning), up to its config.epochs in all: how a run
     that someone else began goes on (digitviz.trajectories)."""
     done = start.epoch if start is not None else 0
     if done >= config.epochs or (start is not None and start.diverged):
         return iter(())
     return _trained(dataclasses.replace(config, epochs=config.epochs - done), digits, data, start, pool,
-                    chunk_seconds)
+                    chunk_seconds, session)
 
 
-def _trained(config, digits, data, start, pool, chunk_seconds):
+def _trained(config, digits, data, start, pool, chunk_seconds, session):
     if pool is None:
         return train(config, data, start=start)
-    return pool.train(config, digits, start=start, chunk_seconds=chunk_seconds)
+    return pool.train(config, digits, start=start, chunk_seconds=chunk_seconds, session=session)
 
 
 def classifier(run, digits, loaded=None):

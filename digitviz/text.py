@@ -12,7 +12,8 @@ from digitviz.data import ALL_DIGITS
 from digitviz.settings import LEARNING_RATES
 
 STATUS_WORDS = {"running": "training…", "paused": "paused: **Resume** continues, **Step** adds one epoch",
-                "done": "done", "diverged": "stopped: the run diverged"}
+                "done": "done", "diverged": "stopped: the run diverged",
+                "remembered": "brought back from this browser's memory, training it again…"}
 
 
 # What can start a link, an image, HTML, emphasis, a heading, a table, maths, an emoji or icon (:name:) in

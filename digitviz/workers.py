@@ -13,14 +13,17 @@ same run (each epoch's shuffle is seeded by its number).
         else:                                   # an EpochRecord, exactly as engine.train yields it
             ...
 
-Sharing: a run holds a worker for one chunk, then queues again. A run that has used less than FIRST_SHARE_SECONDS
-of a worker keeps its place in line (first come, first served); after that it takes turns with the other long runs
-behind every newer short one. A class pressing Train at once sees its runs finish one after another instead of all
-together at the end, and a short run never waits behind a long one for more than a first share. Each run may use
-RUN_CPU_SECONDS of a worker's time. Other work for the workers (`pool.call`, the Inside SGD views' computations)
-takes its turn in the same line. Faults stay with the run they hit: a worker that dies (the kernel's out-of-memory
-killer) or stops using the CPU for STALL_SECONDS (stopped, stuck) is killed and replaced, and that run alone ends
-with a `TrainingError` whose message can be shown to its student as it is.
+Sharing: a run holds a worker for one chunk, then queues again. While its student's session (a browser tab) has
+used less than FIRST_SHARE_SECONDS of the workers lately, a run keeps its place in line (first come, first served);
+after that it takes turns with the other long runs behind every newer short one, and a long run's chunk gives way,
+between batches, to a first share waiting for a worker (the epoch under way is computed again at its next turn).
+A class pressing Train at once sees its runs finish one after another instead of all together at the end, and a
+short run never waits behind a long one, however slow its epochs, for more than a moment. Budgets are a session's,
+not a button press's: each run may use RUN_CPU_SECONDS of a worker's time, and a session SESSION_CPU_SECONDS,
+refilled slowly, with at most SESSION_RUNS runs in the pool at once. Other work for the workers (`pool.call`, the
+Inside SGD views' computations) takes its turn in the same line. Faults stay with the run they hit: a worker that
+dies (the kernel's out-of-memory killer) or stops using the CPU for STALL_SECONDS (stopped, stuck) is killed and
+replaced, and that run alone ends with a `TrainingError` whose message can be shown to its student as it is.
 """
 import atexit
 import bisect
@@ -36,7 +39,7 @@ import signal
 import threading
 import time
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
 
@@ -56,6 +59,17 @@ STALL_SECONDS = 5.0
 # A run's first share of a worker, served first come, first served: the page's default run (30 epochs, about 0.13 s)
 # and the lesson's 300 epochs on an idle core fit in it, so a class's runs finish in the order they were asked for.
 FIRST_SHARE_SECONDS = 1.0
+# A session's (a browser tab's) share of the workers, whatever its runs and clicks (Train, Resume, Step): at most
+# SESSION_CPU_SECONDS of CPU (two of the longest runs on a loaded machine), given back at SESSION_REFILL seconds a
+# second (6 s a minute); its first share, served first come first served, comes back at FIRST_SHARE_REFILL a second,
+# so a tab pressing Train again and again gets no fresh place at the front of the line.
+SESSION_CPU_SECONDS = 40.0
+SESSION_REFILL = 0.1
+FIRST_SHARE_REFILL = 0.2
+SESSION_RUNS = 2  # a session's runs in the pool at once: a click's new script run, while the old one lets go
+# A long run's chunk gives way to a first share waiting for a worker once it has run this long, so a newcomer never
+# waits behind an epoch that takes seconds (the fastai model, batch size 1); the epoch is computed again later.
+PREEMPT_SECONDS = 0.05
 WAIT_REPORT_SECONDS = 0.5  # how often a waiting run hears its place again (each a chance for the page to stop)
 WATCH_SECONDS = 0.1  # how often a chunk's worker is checked for life and progress
 START_SECONDS = 120.0  # a new worker that is not ready by then (it imports torch: ~3 s) is replaced
@@ -68,7 +82,12 @@ class TrainingError(RuntimeError):
 
 
 class RunBudgetError(TrainingError):
-    """The run has used its RUN_CPU_SECONDS."""
+    """The run has used its RUN_CPU_SECONDS, or its session its SESSION_CPU_SECONDS."""
+
+
+class Preempted(BaseException):
+    """Raised in a worker, between two steps of a chunk, when the pool wants the worker back for a first share.
+    A BaseException, so that no library's `except Exception` swallows it."""
 
 
 WORKER_LOST = "The process training your run stopped unexpectedly (the server may be short of memory)."
@@ -82,6 +101,32 @@ class Waiting:
     """Every worker is busy: this run is `position`th in line (1 is next) and should start in about eta_seconds."""
     position: int
     eta_seconds: float
+
+
+@dataclass
+class _Share:
+    """A session's account with the pool: CPU seconds it may still use, the part of them served first, its runs in
+    the pool now. Both budgets refill with time, the first share only while the session has no run in the pool."""
+    cpu: float
+    first: float
+    at: float = field(default_factory=time.monotonic)
+    runs: int = 0
+
+    def refill(self, now):
+        """Bring the budgets up to `now`; call it before `runs` changes."""
+        self.cpu = min(SESSION_CPU_SECONDS, self.cpu + (now - self.at) * SESSION_REFILL)
+        if not self.runs:
+            self.first = min(FIRST_SHARE_SECONDS, self.first + (now - self.at) * FIRST_SHARE_REFILL)
+        self.at = now
+        return self
+
+    def charge(self, cpu):
+        self.cpu, self.first = self.cpu - cpu, self.first - cpu
+
+    @property
+    def idle(self):
+        """Back to a newcomer's budgets, with nothing in the pool: as good as forgotten."""
+        return self.runs == 0 and self.cpu >= SESSION_CPU_SECONDS and self.first >= FIRST_SHARE_SECONDS
 
 
 @dataclass
@@ -123,15 +168,35 @@ def _die_with_parent(parent):
         os._exit(1)
 
 
+_preemptible = False  # a worker is in a chunk's epochs, where the pool may take it back (Preempted)
+
+
+def _preempt(signum, frame):
+    """SIGUSR1 from the pool: give the worker back, now, if it is computing epochs (else it is between tasks)."""
+    if _preemptible:
+        raise Preempted
+
+
 def train_chunk(config, digits, start, cpu_left):
-    """config.epochs epochs from `start`, in a worker: ("done", records, cpu seconds), or ("error", exception)."""
+    """config.epochs epochs from `start`, in a worker: ("done", records, cpu seconds), or ("error", exception).
+    Preempted, it returns the epochs finished so far (maybe none); the one under way is dropped."""
+    global _preemptible
     began = time.process_time()
     records = []
     try:
-        for record in train(config, _worker_data(tuple(digits)), start=start):
-            records.append(record)
-            if time.process_time() - began >= cpu_left:
-                break
+        data = _worker_data(tuple(digits))  # loading, importing: never cut short, they would be paid for again
+        if config.model == "fastai":
+            import digitviz.fastai_model  # noqa: F401
+        try:
+            _preemptible = True
+            for record in train(config, data, start=start):
+                records.append(record)
+                if time.process_time() - began >= cpu_left:
+                    break
+        finally:
+            _preemptible = False
+    except Preempted:
+        pass
     except Exception as e:  # handed to the run's thread and raised there, as ProcessPoolExecutor does
         return "error", _portable(e)
     return "done", records, time.process_time() - began
@@ -161,6 +226,7 @@ def _serve(conn, parent):
     stop."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
+    signal.signal(signal.SIGUSR1, _preempt)
     import torch
     torch.set_num_threads(1)  # as many workers as cores: more threads each would only fight over them
     warm_up()  # the carpool kernel compiled (or loaded from numba's cache) before the first run, not during it
@@ -224,6 +290,8 @@ class TrainingPool:
         self._requests = {}  # key -> _Request: each waiting one's guesses and its own condition to wake it
         self._free = []  # ready workers
         self._busy = {}  # worker -> (monotonic time its chunk should end, its request's key, its first share left)
+        self._shares = {}  # session -> _Share
+        self._left = threading.Condition(self._lock)  # notified when a session's run leaves the pool
         self._starting = []  # workers importing torch
         self._closed = False
         # The keeper starts every worker and lives as long as the pool: Linux ties PDEATHSIG to the thread that
@@ -246,34 +314,75 @@ class TrainingPool:
         with self._turns:
             return [w.pid for w in [*self._free, *self._busy, *self._starting]]
 
-    def train(self, config, digits, start=None, chunk_seconds=0.25, cpu_seconds=RUN_CPU_SECONDS):
+    def train(self, config, digits, start=None, chunk_seconds=0.25, cpu_seconds=RUN_CPU_SECONDS, session=None):
         """Yield the run's records like engine.train, and a Waiting now and then while every worker is busy.
 
+        `session`: whose run it is (a browser tab's id), whose budgets it draws on; None: a budget of its own.
         Raises TrainingError (its message is for the student) if the run's worker is lost or stuck, or the
-        server closes, and RunBudgetError once the run has used cpu_seconds; the records yielded before stand."""
+        server closes, and RunBudgetError once the run has used cpu_seconds or its session its share; the
+        records yielded before stand."""
+        share = yield from self._admit(session)
+        try:
+            yield from self._chunks(config, digits, start, chunk_seconds, cpu_seconds, share)
+        finally:
+            with self._lock:
+                share.refill(time.monotonic()).runs -= 1
+                self._left.notify_all()
+
+    def _chunks(self, config, digits, start, chunk_seconds, cpu_seconds, share):
         done, chunk, spent = 0, 1, 0.0  # the first chunk is one epoch: it shows something at once, and times it
         guess, per_epoch, arrival = chunk_seconds, None, next(self._tickets)
         while done < config.epochs:
+            with self._lock:
+                share.refill(time.monotonic())
+                first, left = share.first, min(cpu_seconds - spent, share.cpu)
+            if left <= 0:
+                raise RunBudgetError(_out_of_budget(share, cpu_seconds, start))
             n = min(chunk, config.epochs - done)
             rest = guess if per_epoch is None else (config.epochs - done) * per_epoch
-            if spent < FIRST_SHARE_SECONDS:  # keeps its place in line, so it goes on until its share is used
-                key, hold = (0, arrival), min(rest, FIRST_SHARE_SECONDS - spent)
+            if first > 0:  # keeps its place in line, so it goes on until its session's first share is used
+                key, hold = (0, arrival), min(rest, first)
             else:  # a long run: to the back of the line, behind every newer short run
                 key, hold = (1, next(self._tickets)), guess
-            task = _packed(train_chunk, replace(config, epochs=n), digits, start, cpu_seconds - spent)
+            task = _packed(train_chunk, replace(config, epochs=n), digits, start, left)
             worker = yield from self._wait_for_worker(key, guess, max(hold, guess))
             began = start.seconds if start is not None else 0.0
-            records, cpu = self._run_chunk(worker, task, cpu_seconds - spent)
+            records, cpu, preempted = self._run_chunk(worker, task, left, PREEMPT_SECONDS if key[0] else first)
+            with self._lock:
+                share.charge(cpu)
+                if preempted:  # it gave way to a first share: it must not come back in front of it
+                    share.first = min(share.first, 0.0)
+            spent += cpu
             yield from records
-            spent, done, start = spent + cpu, done + len(records), records[-1]
+            if not records:  # preempted before an epoch ended: its turn comes again
+                continue
+            done, start = done + len(records), records[-1]
             if start.diverged:
                 return
-            if spent >= cpu_seconds and done < config.epochs:
-                raise RunBudgetError(f"This run has used its share of the server ({cpu_seconds:g} s of computing), "
-                                     f"so it stopped at epoch {start.epoch}.")
             per_epoch = max((start.seconds - began) / len(records), 1e-4)
             chunk = max(1, int(chunk_seconds / per_epoch))
             guess = min(chunk, config.epochs - done) * per_epoch
+
+    def _admit(self, session):
+        """The session's account once it has fewer than SESSION_RUNS runs in the pool, yielding Waiting till then
+        (a generator: `yield from`); a fresh account for no session."""
+        while True:
+            with self._lock:
+                share = self._share(session).refill(time.monotonic())
+                if share.runs < SESSION_RUNS:
+                    share.runs += 1
+                    return share
+                self._left.wait(WAIT_REPORT_SECONDS)
+            yield Waiting(1, WAIT_REPORT_SECONDS)
+
+    def _share(self, session):
+        """The session's account (holds the lock); accounts back to full and unused are forgotten."""
+        if session is None:
+            return _Share(SESSION_CPU_SECONDS, FIRST_SHARE_SECONDS)
+        if session not in self._shares and len(self._shares) >= 1000:
+            now = time.monotonic()
+            self._shares = {k: v for k, v in self._shares.items() if not v.refill(now).idle}
+        return self._shares.setdefault(session, _Share(SESSION_CPU_SECONDS, FIRST_SHARE_SECONDS))
 
     def call(self, function, digits, kwargs, waiting=None, guess=0.25, cpu_seconds=RUN_CPU_SECONDS):
         """function(data=load_digits(digits), **kwargs) in a worker, in line like a new run's first chunk (or, if
@@ -286,7 +395,7 @@ class TrainingPool:
         with contextlib.closing(turn):  # a page stopped in waiting() leaves the line at once
             worker = _outcome(turn, waiting or (lambda item: None))
         try:
-            result, _ = self._run_chunk(worker, task, cpu_seconds)
+            result, *_ = self._run_chunk(worker, task, cpu_seconds, preempt_after=None)
         except RunBudgetError as e:
             raise RunBudgetError("This took more than its share of the server's computing, so it was stopped.") from e
         except TrainingError as e:  # a call has no epochs to keep or resume
@@ -396,13 +505,14 @@ class TrainingPool:
 
     # ------------------------------------------------------------------ one chunk on one worker
 
-    def _run_chunk(self, worker, task, cpu_left):
-        """Send one task (a chunk of a run, or a call; _packed) to the worker and watch it: (its result, cpu seconds),
-        or TrainingError."""
+    def _run_chunk(self, worker, task, cpu_left, preempt_after):
+        """Send one task (a chunk of a run, or a call; _packed) to the worker and watch it: (its result, cpu seconds,
+        whether it was asked to give way), or TrainingError. A chunk may be asked to give way after `preempt_after`
+        seconds (None: a call, never)."""
         healthy = False
         try:
             worker.conn.send_bytes(task)
-            self._watch(worker, cpu_left)
+            preempted = self._watch(worker, cpu_left, preempt_after)
             reply = worker.conn.recv_bytes()
             healthy = True
         except (EOFError, OSError) as e:
@@ -415,16 +525,22 @@ class TrainingPool:
             raise TrainingError("The server could not read back what the training process computed.") from e
         if reply[0] == "error":
             raise reply[1]
-        return reply[1], reply[2]
+        return reply[1], reply[2], preempted
 
-    def _watch(self, worker, cpu_left):
-        """Return once the worker has replied; raise if it dies, stops computing, overruns the budget or the
-        pool closes."""
+    def _watch(self, worker, cpu_left, preempt_after):
+        """Return once the worker has replied (True if it was asked to give way); raise if it dies, stops computing,
+        overruns the budget or the pool closes. Past `preempt_after` seconds, ask the worker back (SIGUSR1) while a
+        first share waits."""
         first = last = worker.cpu_seconds()
+        asked = False
         progress_at = time.monotonic()
+        preempt_at = None if preempt_after is None else progress_at + preempt_after
         if first is None:
             raise TrainingError(WORKER_LOST + TRY_AGAIN)
-        while not worker.conn.poll(WATCH_SECONDS):
+        while not worker.conn.poll(min(WATCH_SECONDS, preempt_after or WATCH_SECONDS)):
+            if preempt_at is not None and time.monotonic() >= preempt_at and self._first_share_waits():
+                os.kill(worker.pid, signal.SIGUSR1)  # again a moment later if unheard (a worker importing fastai)
+                preempt_at, asked = time.monotonic() + WATCH_SECONDS, True
             if self._closed:
                 raise TrainingError(CLOSING)
             cpu = worker.cpu_seconds()
@@ -437,6 +553,12 @@ class TrainingPool:
                 raise TrainingError(WORKER_STUCK + TRY_AGAIN)
             if cpu - first > cpu_left + STALL_SECONDS:  # one epoch far longer than the run had left
                 raise RunBudgetError("This run has used its share of the server's computing, so it stopped.")
+        return asked
+
+    def _first_share_waits(self):
+        """A run in its first share waits for a worker while none is free."""
+        with self._lock:
+            return bool(self._queue) and self._queue[0][0] == 0 and not self._free
 
     def _lost_message(self):
         return CLOSING if self._closed else WORKER_LOST + TRY_AGAIN
@@ -496,6 +618,16 @@ class TrainingPool:
 
     def _missing(self):
         return self.processes - len(self._free) - len(self._busy) - len(self._starting) > 0
+
+
+def _out_of_budget(share, cpu_seconds, start):
+    """Why a run stopped for budget, in words for its student."""
+    where = f" at epoch {start.epoch}" if start is not None else ""
+    if share.cpu <= 0:
+        return (f"This page has used its share of the server for now ({SESSION_CPU_SECONDS:g} s of computing), so "
+                f"the run stopped{where}. The share comes back at {60 * SESSION_REFILL:g} s a minute: press "
+                "**Resume** in a minute to go on.")
+    return f"This run has used its share of the server ({cpu_seconds:g} s of computing), so it stopped{where}."
 
 
 _shared = None

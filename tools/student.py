@@ -266,6 +266,18 @@ class Student:
             UploadedFileInfo(name=name, size=len(content), file_id=urls.file_id, file_urls=urls))
         await self.rerun([state])
 
+    async def remember(self, saved, key="memory", state=None):
+        """Hand the page what the browser's localStorage remembered (`runs.saved`'s JSON, or anything a crafted
+        client sends), as the memory component does once the page asks for it: a rerun with its new state
+        (`state`: the component's whole state as JSON text, for a crafted client)."""
+        component = self.widget(key)
+        if component is None:
+            raise StudentError(f"{self.name}: no component {key!r} on the page")
+        self.redraws = []
+        self.finished_at = None
+        self.clicked_at = time.perf_counter()
+        await self.rerun([WidgetState(id=component.id, json_value=state or json.dumps({"saved": saved}))])
+
     async def wait_until_finished(self, timeout=60):
         """Wait for the script run that the last rerun (load or click) started to finish."""
         try:

@@ -3,6 +3,7 @@ import contextlib
 import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import runs, text
 from digitviz.player import run_payload
@@ -51,6 +52,8 @@ def act(action, run, config, digits, view, server):
         if run is None:
             st.info("Press **Train** first: there is no run to continue yet.")
             return run
+        if run.restoring and not restore_live(run, view, server):  # where it was first, then one more epoch
+            return run
         try:
             train_live(run, run.more(action, config.lr, config.epochs), view, server)
         except runs.RunError as e:
@@ -79,19 +82,33 @@ def trained(records, view, server, pool):
             slots.release()
 
 
-def train_live(run, config, view, server):
-    """Train, appending every record to the run and sending the player more at most every REDRAW_SECONDS.
-    A fresh run comes through the server's trajectory cache: whoever asked for the same settings first computes
-    it, and everyone else reads the same records (Step and Resume continue one student's own run). A run the
-    server could not finish (its worker died or hung, its time ran out) keeps its epochs and says why."""
+def restore_live(run, view, server, show=None):
+    """Train a run remembered by the browser again, up to where it was, as Train, Step and Resume trained it: its
+    first stretch through the run cache, each later one at the rate it had. True once it is back where it was."""
+    while (config := run.replay()) is not None:
+        done = run.last.epoch if run.last else 0
+        if not train_live(run, config if done else run.config, view, server, until=done + config.epochs, show=show):
+            return False
+    return True
+
+
+def train_live(run, config, view, server, until=None, show=None):
+    """Train, appending every record to the run and sending the player more at most every REDRAW_SECONDS; True
+    if the loop ran to its end (or to epoch `until`). A fresh run comes through the server's trajectory cache:
+    whoever asked for the same settings first computes it, and everyone else reads the same records (Step and
+    Resume continue one student's own run). A run the server could not finish (its worker died or hung, its time
+    ran out) keeps its epochs and says why. show(run): how the run is drawn, the player by default."""
+    show = show or (lambda run: draw(run, view, baseline))
     data, baseline = resources.lesson_data(run.digits)
     pool = shared_pool(server.processes)
     if run.last is None:
         key = (config, run.digits, resources.lesson_data_key(run.digits))
         records = resources.trajectories(server.cache_bytes).follow(key, lambda start: trained(
-            lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS), view, server, pool))
+            lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS, session_id()), view, server,
+            pool))
     else:
-        records = trained(lambda: runs.records(run, config, data, pool, REDRAW_SECONDS), view, server, pool)
+        records = trained(lambda: runs.records(run, config, data, pool, REDRAW_SECONDS, session_id()), view, server,
+                          pool)
     next_draw, token, told = 0.0, run.claim(), None
     try:
         with contextlib.closing(records):
@@ -102,10 +119,12 @@ def train_live(run, config, view, server):
                         view["status"].info(told := waiting, icon=":material/hourglass:")
                     continue
                 if not run.add(item, token):  # a newer script run has taken this run over (Stop, Step, ...)
-                    return
+                    return False
+                if until is not None and item.epoch >= until:
+                    break
                 if time.perf_counter() >= next_draw:
                     began = time.perf_counter()
-                    draw(run, view, baseline)
+                    show(run)
                     told = None  # the status line now shows the run, so the next wait is news again
                     # On a busy server drawing slows down too: then draw less often, so that drawing never takes
                     # more than a quarter of the time, and training (everyone's) goes on.
@@ -113,12 +132,22 @@ def train_live(run, config, view, server):
     except TrainingError as e:
         run.stopped(str(e))
         (view["problem"].info if isinstance(e, RunBudgetError) else view["problem"].error)(str(e))
-        return
+        return False
     run.finish()
+    return True
 
 
-def show_run(run, view, hidden):
-    """The run as it stands; the player in the browser replays it."""
+def session_id():
+    """This browser tab's Streamlit session: whose share of the training workers a run draws on."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else None
+
+
+def show_run(run, view, hidden, server=None):
+    """The run as it stands; the player in the browser replays it. Given the server, a run the browser remembered
+    is trained again first, in line like any run."""
+    if server is not None and run is not None and run.restoring:
+        restore_live(run, view, server)
     if run is None or not run.records:
         view["status"].info(text.first_step(hidden))
         return

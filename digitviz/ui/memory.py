@@ -1,8 +1,10 @@
 """The browser remembers a student's runs, so a refresh, a phone that slept or a discarded tab loses nothing.
 
 The browser's localStorage holds `runs.saved(...)`: settings and seeds, not records. At a session's start the
-component hands that back, and the page trains the runs again (the engine is deterministic). No account, no
-cookie, nothing kept on the server once the session ends.
+component hands that back, checked as a link is, as remembered runs; each is trained again (the engine is
+deterministic) like any run, in the worker pool and in line, from the server's run cache when it has the settings:
+the shown run at once, the others when Compare runs shows them. No account, no cookie, nothing kept on the server
+once the session ends.
 """
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -32,12 +34,23 @@ def memory_ui():
     if not restored and answer.saved is not None:
         st.session_state.restored = True
         if answer.saved and not st.session_state.get("runs"):
-            with st.spinner("Training your runs again from their settings…"):
-                kept = runs.restore(answer.saved, lambda digits: resources.lesson_data(digits)[0])
+            kept, st.session_state.forgotten = runs.restore(answer.saved, train_size)
             st.session_state.runs = kept
-            if kept:
-                st.session_state.run = kept[-1]
+            if kept or st.session_state.forgotten:
+                st.session_state.run = kept[-1] if kept else None
                 st.rerun()
+
+
+def train_size(digits):
+    return len(resources.lesson_data(digits)[0].train_x)
+
+
+def forgotten_ui(action):
+    """The one sentence saying that some remembered runs were left out, until the student's next click."""
+    if action:
+        st.session_state.pop("forgotten", None)
+    if st.session_state.get("forgotten"):
+        st.info(st.session_state.forgotten, icon=":material/history:")
 
 
 def moved_server_ui():

@@ -335,6 +335,88 @@ def test_a_run_stops_at_its_cpu_budget(pool):
     assert records[-1].seconds > 0.3  # its wall-clock training time: at least the CPU time, on one thread
 
 
+def test_a_sessions_budget_carries_over_resume_and_is_its_own(pool, monkeypatch):
+    """Budgets are a session's, not a click's: after Train has used the session's share, Resume trains nothing
+    more (before, each Resume got a fresh 20 s), while another session's run trains."""
+    monkeypatch.setattr(workers, "SESSION_CPU_SECONDS", 1.0)
+    monkeypatch.setattr(workers, "SESSION_REFILL", 0.0)
+    trained = []
+    with pytest.raises(RunBudgetError, match="This page has used its share") as e:
+        for item in pool.train(LONG, (3, 7), session="budget-a"):
+            trained += records_of([item])
+    assert 0 < len(trained) < LONG.epochs and f"at epoch {trained[-1].epoch}" in str(e.value)
+    resumed = []
+    with pytest.raises(RunBudgetError, match="This page has used its share"):
+        for item in pool.train(LONG, (3, 7), start=trained[-1], session="budget-a"):  # Resume
+            resumed += records_of([item])
+    assert resumed == []
+    assert len(records_of(pool.train(TrainConfig(epochs=3), (3, 7), session="budget-b"))) == 3
+
+
+def test_a_session_has_at_most_session_runs_in_the_pool(pool, monkeypatch):
+    """A tab's new click while its old run still trains: the new run waits, told so, until the old one leaves."""
+    monkeypatch.setattr(workers, "SESSION_RUNS", 1)
+    old = Background(pool, LONG, cpu_seconds=LONG_CPU_SECONDS, session="one-tab")
+    old.wait_for_records()
+    new = Background(pool, TrainConfig(epochs=2), session="one-tab")
+    other = Background(pool, TrainConfig(epochs=2), session="another-tab")
+    other.join()
+    assert other.error is None and len(other.records()) == 2
+    assert new.thread.is_alive() and new.records() == [] and new.items, "it waited for the old run, told so"
+    old.join()
+    new.join()
+    assert isinstance(old.error, RunBudgetError) and new.error is None and len(new.records()) == 2
+    assert old.finished_at <= new.items[-2][0] + 0.001 or old.finished_at <= min(
+        t for t, item in new.items if not isinstance(item, Waiting))
+
+
+def test_a_chunk_gives_way_between_batches_when_asked(data):
+    """SIGUSR1 (the pool asking for its worker back) ends a chunk between two SGD steps: its finished epochs come
+    back and the epoch under way is dropped. Loading data is never cut short: the pool asks again until heard."""
+    previous = signal.signal(signal.SIGUSR1, workers._preempt)
+    stop = threading.Event()
+
+    def ask_back():
+        while not stop.wait(0.2):
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    asker = threading.Thread(target=ask_back)
+    try:
+        asker.start()
+        status, records, cpu = workers.train_chunk(TrainConfig(epochs=1000, batch_size=1, model="two_layer"),
+                                                    (3, 7), None, 100.0)
+        stop.set()
+        asker.join()
+        assert status == "done" and len(records) <= 1 and cpu < 10  # batch 1: 1,000 epochs would take many minutes
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGUSR1)  # between chunks it changes nothing
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_newcomer_does_not_wait_for_a_slow_epoch_to_end():
+    """One worker, training a run whose epochs take seconds each (the two-layer net, batch size 1); a newcomer's run
+    is done before that run finishes another epoch: the epoch under way gave way to it, and is computed again after."""
+    pool = TrainingPool(1)
+    try:
+        assert_next_run_works(pool, None)
+        slow = Background(pool, TrainConfig(model="two_layer", batch_size=1, epochs=50), session="slow",
+                          cpu_seconds=8)
+        slow.wait_for_records()  # an epoch timed: past its first share, a long run's chunk of one epoch
+        time.sleep(0.3)
+        newcomer = Background(pool, TrainConfig(epochs=3), session="newcomer")
+        newcomer.join(60)
+        assert newcomer.error is None and len(newcomer.records()) == 3
+        during = [t for t, item in slow.items if newcomer.started_at <= t <= newcomer.finished_at]
+        assert during == [], "the newcomer waited for a slow epoch to end"
+        slow.join(60)
+        assert isinstance(slow.error, RunBudgetError) and len(slow.records()) >= 2  # the slow run went on after
+    finally:
+        pool.close()
+
+
 @pytest.mark.slow
 def test_close_ends_runs_and_workers_at_once(data):
     pool = TrainingPool(1)

@@ -5,10 +5,12 @@ from digitviz.figures import compare_figure
 from digitviz.settings import differences
 from digitviz.text import run_row
 from digitviz.ui import CHART
+from digitviz.ui.dashboard import restore_live
 
 
 def compare_ui(run, server):
     """The session's runs as a table and an overlay of the chosen ones' curves."""
+    restore_remembered(server)
     runs = [r for r in st.session_state.get("runs", []) if r.records]
     if not runs:
         st.caption("Each run you train is kept here, so you can overlay their curves.")
@@ -30,6 +32,21 @@ def compare_ui(run, server):
     if right.button("Clear all runs", key="clear-runs"):
         forget_runs(set(names))
         st.rerun()
+
+
+def restore_remembered(server):
+    """The runs the browser remembered, trained again when this panel first lists them: newest first, one at a
+    time, each in line like any run (and from the server's run cache when it has their settings)."""
+    place = st.empty()
+
+    def progress(r):
+        place.caption(f"Bringing back run {r.number} from this browser's memory: epoch {r.last.epoch} of "
+                      f"{r.remembered_epochs}…")
+
+    for run in reversed(st.session_state.get("runs", [])):
+        if run.restoring and not restore_live(run, {"status": place, "problem": place}, server, show=progress):
+            return  # stopped: the panel lists what it has, and says why
+    place.empty()
 
 
 def overlay_key(runs):

@@ -31,6 +31,7 @@ from digitviz.runs import fitted_config
 from digitviz.settings import CONTROLS, DEFAULTS, config_of, digits_of
 from digitviz.text import article
 from digitviz.ui import CHART, resources
+from digitviz.ui.dashboard import session_id
 from digitviz.ui.panels.compare import overlay_key
 from digitviz.workers import TrainingError, shared_pool
 
@@ -453,7 +454,7 @@ def sweep_ui(configs, digits, data, server):
             bar.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
         def waiting(item):
             bar.progress(len(done) / len(configs), text=text.waiting(item.position, item.eta_seconds))
-        swept = lr_sweep(configs, digits, data, history, pool, progress, waiting)
+        swept = lr_sweep(configs, digits, data, history, pool, progress, waiting, session_id())
     bar.empty()
     return [r.number for r in swept]
 
