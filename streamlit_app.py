@@ -13,12 +13,13 @@ from digitviz.settings import CONTROLS, config_of, digits_of
 from digitviz.text import title
 from digitviz.ui import appearance, dashboard, link, memory, resources, rounds, sidebar
 from digitviz.ui.classify import classify_ui
-from digitviz.ui.panels import PANELS, panels_ui
+from digitviz.ui.panels import PANELS, board, panels_ui
 from digitviz.workers import shared_pool
 
 
 def main():
     st.set_page_config(page_title="digitviz: watch a model learn", page_icon="🔢", layout="wide")
+    appearance.page_css_ui()  # the phone's controls, the projected board: what depends on the screen
     # Each script run is a new thread, and each thread gets its own OpenMP team whose idle workers spin:
     # measured, an epoch takes 5.5 ms on one thread here against 15 ms on two. It also shares the cores fairly.
     torch.set_num_threads(1)
@@ -26,6 +27,9 @@ def main():
     server = resources.server_config()
     shared_pool(server.processes)  # the training workers start (importing torch) at the first page load, not its Train
     hidden, link_notes = link.read_link_once(PANELS)
+    if link.projected():
+        board.projected_ui(server)
+        return
     joined = rounds.joined_round(server)  # ?round=CODE: the class predicts one experiment, with no controls
     if joined is None:
         action = sidebar.controls_ui()
@@ -38,10 +42,12 @@ def main():
     config, caps = fitted_config(config_of(values), len(data.train_x))
     for cap in caps:
         st.sidebar.caption(cap)
-    run = dashboard.current_run(action)
     st.title(title(digits))
     st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, against the lesson's "
                "first idea, comparing each digit with the average image of each digit.")
+    if joined is None:
+        action = sidebar.phone_ui(hidden) or action
+    run = dashboard.current_run(action)
     preset = link.current_preset(values, hidden)
     memory.moved_server_ui()
     memory.forgotten_ui(action)
@@ -54,7 +60,7 @@ def main():
         rounds.reveal_ui(results, joined, run)
         panel = None
     else:
-        dashboard.show_run(run, view, hidden, server)
+        dashboard.show_run(run, view, hidden, config, digits, server)
         classify_ui(run, digits, baseline)
         st.divider()
         panel = panels_ui(run, server)

@@ -82,28 +82,33 @@ def final_text(records, baseline, target):
             "progress": f"epoch {last.epoch} of {max(target, last.epoch)}"}
 
 
-def map_titles(run):
+def map_titles(config):
     """The raw map's and the change map's titles, with {epoch} for the browser to fill in."""
-    units = " (hidden units)" if run.config.model == "two_layer" else ""
+    units = " (hidden units)" if config.model == "two_layer" else ""
     return f"Weights after epoch {{epoch}}{units}", f"Change, epoch 0 → {{epoch}}{units}"
 
 
-def map_ends(run):
+def map_ends(config, digits):
     """The colour bar's three labels: where a weight pushes; a hidden unit's weights push no digit, only the unit."""
-    digits = run.digits
-    if run.config.model == "two_layer":
+    if config.model == "two_layer":
         ends = ("inhibits", "excites")
     else:
         ends = ("against", "for") if len(digits) == 10 else (f"→ {digits[1]}", f"→ {digits[0]}")
     return [ends[0], "0", ends[1]]
 
 
-def maps_part(name, title, run, images, chosen):
-    """One weight map's meta and arrays: every chosen epoch's map quantised, the last one exact."""
+def maps_part(name, title, config, digits, images, chosen, weights):
+    """One weight map's meta and arrays: every chosen epoch's map quantised, the last one exact. `weights` is a
+    record's own (for the digits' labels on tiled maps)."""
     codes, limits = quantise(images)
-    meta = {"title": title, "scale": "weight", "ends": map_ends(run), "zmid": 0, "colorscale": COLORSCALE,
-            "shape": list(images.shape[1:]), "epochs": chosen, "labels": map_labels(run.records[0].weights, run.digits)}
+    meta = {"title": title, "scale": "weight", "ends": map_ends(config, digits), "zmid": 0, "colorscale": COLORSCALE,
+            "shape": list(images.shape[1:]), "epochs": chosen, "labels": map_labels(weights, digits)}
     return meta, {f"{name}_codes": codes, f"{name}_limits": limits, f"{name}_last": images[-1].astype(np.float32)}
+
+
+def baseline_meta(baseline):
+    """The accuracy chart's dashed line: the mean-image baseline the run has to beat."""
+    return {"value": baseline, "label": f"mean-image baseline {baseline:.1%}", "dash": BASELINE_DASH}
 
 
 def run_payload(run, baseline, learned=False):
@@ -113,18 +118,37 @@ def run_payload(run, baseline, learned=False):
     epochs = [r.epoch for r in records]
     chosen = sorted(set(frame_epochs(epochs, np.asarray(records[0].weights).size * (2 if learned else 1))))
     raw = np.stack([map_image(r.weights, digits) for r in records if r.epoch in chosen])
-    raw_title, change_title = map_titles(run)
-    map_meta, arrays = maps_part("map", raw_title, run, raw, chosen)
+    raw_title, change_title = map_titles(run.config)
+    first = records[0].weights
+    map_meta, arrays = maps_part("map", raw_title, run.config, digits, raw, chosen, first)
     meta = {"run": run.number, "status": run.status, "target": max(run.target, epochs[-1]), "count": len(records),
-            "baseline": {"value": baseline, "label": f"mean-image baseline {baseline:.1%}", "dash": BASELINE_DASH},
-            "accuracy_range": accuracy_range(records, baseline),
+            "baseline": baseline_meta(baseline), "accuracy_range": accuracy_range(records, baseline),
             "charts": CHARTS, "final": final_text(records, baseline, run.target), "map": map_meta}
     if learned:
         start = map_image(weight_map(initial_params(run.config)), digits)
-        meta["change"], change_arrays = maps_part("change", change_title, run, raw - start, chosen)
+        meta["change"], change_arrays = maps_part("change", change_title, run.config, digits, raw - start, chosen,
+                                                  first)
         arrays.update(change_arrays)
     arrays = {"epoch": np.array(epochs, dtype=np.int32),
               **{name: np.array([getattr(r, name) for r in records], dtype=np.float64) for name in CURVES}, **arrays}
+    return encode(meta, arrays)
+
+
+def start_payload(config, digits, baseline, learned=False):
+    """The frame a run will fill, before there is one: the starting (random) weights that `config`'s seed and init
+    std give, as the lesson draws them, and empty axes with the baseline's dashed line. No records: the player
+    shows epoch 0 of `config.epochs` and waits for Train."""
+    weights = weight_map(initial_params(config))
+    start = map_image(weights, digits)[None]  # one frame: (1, h, w)
+    units = " (hidden units)" if config.model == "two_layer" else ""
+    map_meta, arrays = maps_part("map", f"Starting weights, random{units}", config, digits, start, [0], weights)
+    meta = {"run": 0, "status": "start", "target": config.epochs, "count": 0, "baseline": baseline_meta(baseline),
+            "accuracy_range": accuracy_range([], baseline), "charts": CHARTS, "final": None, "map": map_meta}
+    if learned:  # nothing has changed yet: a blank map, where the change will show
+        meta["change"], change_arrays = maps_part("change", f"Change since the start: none yet{units}", config,
+                                                  digits, np.zeros_like(start), [0], weights)
+        arrays.update(change_arrays)
+    arrays = {"epoch": np.zeros(0, dtype=np.int32), **{name: np.zeros(0) for name in CURVES}, **arrays}
     return encode(meta, arrays)
 
 
@@ -154,8 +178,8 @@ def decode(blob):
 
 def map_at(meta, arrays, epoch, which="map"):
     """The weight map ("map", or "change") the player shows at `epoch`: the newest sent at or before it; exact
-    for the last epoch."""
-    if epoch == int(arrays["epoch"][-1]):
+    for the last epoch, and for the start frame (no records), whose one map is its last."""
+    if not arrays["epoch"].size or epoch == int(arrays["epoch"][-1]):
         return arrays[f"{which}_last"].astype(np.float64)
     i = max(k for k, e in enumerate(meta[which]["epochs"]) if e <= epoch)
     return dequantise(arrays[f"{which}_codes"][i:i + 1], arrays[f"{which}_limits"][i:i + 1])[0]

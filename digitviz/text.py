@@ -99,7 +99,8 @@ def status_text(run):
 def first_step(hidden):
     """What to do on a fresh page, naming only the controls it shows."""
     shown = [name for key, name in (("lr", "the learning rate"), ("epochs", "epochs")) if key not in hidden]
-    where = f"Set {' and '.join(shown)} in the sidebar, then press" if shown else "Press"
+    # "Settings" is what a student sees on any screen: the sidebar's heading, or on a phone the panel at the top
+    where = f"Set {' and '.join(shown)} under **Settings**, then press" if shown else "Press"
     return f"{where} **Train**."
 
 

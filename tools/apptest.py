@@ -48,5 +48,11 @@ def train_run(at, epochs=3, **settings):
 
 def player(at):
     """The player's payload as the browser gets it, (meta, arrays), or None when the page shows no run."""
+    shown = player_frame(at)
+    return shown if shown and shown[0]["count"] else None
+
+
+def player_frame(at):
+    """The player's last payload, (meta, arrays), the start frame included (count 0: no run yet); None without it."""
     sent = [e.proto for e in at.get("bidi_component") if e.proto.component_name == "digitviz.player"]
     return decode(sent[-1].bytes) if sent else None

@@ -92,6 +92,17 @@ def open_app(page, url):
     return page
 
 
+def open_board(page, url):
+    """Go to a projected class board (`?panel=board`: the board alone, no Train) and wait for its first run."""
+    page.goto(url)
+    wait_ready(page, since=0, start_timeout=30_000)
+    page.locator(PROJECTED_BOARD).wait_for()
+    return page
+
+
+PROJECTED_BOARD = ".st-key-projected-board"  # the class board alone, as a teacher's link projects it
+
+
 def click(page, locator, timeout=60_000):
     """Click, then wait for the script run the click starts to finish."""
     since = script_runs(page)

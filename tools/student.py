@@ -97,8 +97,11 @@ def plotly_values(values):
 
 def player_charts(element):
     """The charts a digitviz player element draws, as Plotly-like specs ({"layout": {"title"}, "data": [traces]}),
-    from the records in its payload: what the browser animates up to, once it has played them all."""
+    from the records in its payload: what the browser animates up to, once it has played them all. No charts before a
+    run: the frame the first Train fills has axes but no curves."""
     meta, arrays = decode(element.bidi_component.bytes)
+    if not meta["count"]:
+        return []
     epochs = arrays["epoch"].tolist()
     return [{"layout": {"title": {"text": chart["title"]}},
              "data": [{"name": name, "x": epochs, "y": arrays[field].tolist()} for name, field, *_ in chart["series"]]}

@@ -4,6 +4,8 @@ Streamlit picks its theme when a page loads, from the `embed_options=dark_theme|
 before the device's own setting, so a choice here reloads the page with that parameter (the settings are in the
 link and the runs in the browser's memory, so nothing is lost). Projector text scales the page's root font.
 """
+from pathlib import Path
+
 import streamlit as st
 
 from digitviz.settings import DISPLAY, display_from_query
@@ -29,6 +31,16 @@ export default function ({ data }) {
 }
 """
 _appearance = st.components.v2.component("digitviz_appearance", js=JS)
+# The page's rules for what depends on the screen (the phone's controls, the projected board), in a component
+# rather than st.html: Streamlit sends a style-only st.html to its event container, which a fragment's rerun
+# empties, so a projected board lost its large type for a moment every 5 s.
+_page_css = st.components.v2.component("digitviz_page", css=(Path(__file__).parent / "assets" / "page.css").read_text(),
+                                       isolate_styles=False)
+
+
+def page_css_ui():
+    """Mount the page's own CSS (assets/page.css); it takes no room."""
+    _page_css(key="page-css", height=0)
 
 
 def appearance_ui():

@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import runs, text
-from digitviz.player import run_payload
+from digitviz.player import run_payload, start_payload
 from digitviz.ui import CHART, resources
 from digitviz.ui.player import player_ui
 from digitviz.workers import RunBudgetError, TrainingError, Waiting, shared_pool
@@ -143,13 +143,17 @@ def session_id():
     return ctx.session_id if ctx else None
 
 
-def show_run(run, view, hidden, server=None):
+def show_run(run, view, hidden, config, digits, server=None):
     """The run as it stands; the player in the browser replays it. Given the server, a run the browser remembered
-    is trained again first, in line like any run."""
+    is trained again first, in line like any run. With no run yet, the frame the first Train fills: `config`'s
+    starting weights and empty axes with the baseline, in the player that will play the run."""
     if server is not None and run is not None and run.restoring:
         restore_live(run, view, server)
     if run is None or not run.records:
         view["status"].info(text.first_step(hidden))
+        with view["player"]:
+            player_ui(start_payload(config, digits, resources.lesson_data(digits)[1].l1.overall,
+                                    learned=view["learned"]))
         return
     draw(run, view, resources.lesson_data(run.digits)[1])
 

@@ -21,12 +21,18 @@ def read_link_once(panels):
             apply_preset(preset, hidden)
             for name, value in values.items():  # what the link says explicitly still wins
                 st.session_state[name] = value
-        if query.get("panel") in panels:  # a teacher's link can open the class board, ready to project
+        if query.get("panel") in panels:  # a teacher's link can open a panel; the class board, alone, to project
             st.session_state.panel = query["panel"]
+            st.session_state.projected = query["panel"] == "board"
         st.session_state.link = (hidden, notes)
     for name, value in DEFAULTS.items():  # a control hidden by the link has no widget to keep its value
         st.session_state.setdefault(name, value)
     return st.session_state.link
+
+
+def projected():
+    """Whether this session shows the class board alone, as a teacher's `?panel=board` link projects it."""
+    return st.session_state.get("projected", False)
 
 
 def current_preset(values, hidden):

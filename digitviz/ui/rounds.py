@@ -180,7 +180,7 @@ def show_run(run, view, hidden):
         view["status"].info("The run plays here when your teacher reveals the answer: predict first.",
                             icon=":material/how_to_vote:")
     else:
-        dashboard.show_run(run, view, hidden)
+        dashboard.show_run(run, view, hidden, run.config, run.digits)
 
 
 def reveal_ui(where, joined, run):

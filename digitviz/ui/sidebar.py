@@ -1,4 +1,6 @@
 """The sidebar: the run's buttons, the lesson presets, and one widget per row of settings.CONTROLS."""
+import functools
+
 import streamlit as st
 
 from digitviz.settings import CONTROLS, PRESETS, open_presets, preset_changes
@@ -11,14 +13,69 @@ BUTTONS = [("stop", "Stop", "pause", "Pause the run; everything trained so far s
 
 def controls_ui():
     """Train, Stop, Step, Resume, Reset: returns which was pressed, or None."""
-    sb = st.sidebar
+    return buttons_ui(st.sidebar)
+
+
+def buttons_ui(where, suffix=""):
+    """The run's buttons in `where`, keyed by name + `suffix`: returns which was pressed, or None. Two rows of two
+    under Train; a phone stacks columns, so there they wrap in one row instead."""
     pressed = None
-    if sb.button("Train", type="primary", key="train", width="stretch", help="Start a fresh run with these settings."):
+    if where.button("Train", type="primary", key="train" + suffix, width="stretch",
+                    help="Start a fresh run with these settings."):
         pressed = "train"
-    for col, (name, label, icon, tip) in zip(sb.columns(2) + sb.columns(2), BUTTONS):
-        if col.button(label, key=name, icon=f":material/{icon}:", help=tip, width="stretch"):
+    row = where.container(horizontal=True, gap="small") if suffix else None
+    for col, (name, label, icon, tip) in zip([row] * 4 if row else where.columns(2) + where.columns(2), BUTTONS):
+        if col.button(label, key=name + suffix, icon=f":material/{icon}:", help=tip, width="stretch"):
             pressed = name
     return pressed
+
+
+def phone_ui(hidden):
+    """The run's buttons at the top of the main area, and a Settings button that opens the sidebar, for a screen
+    too narrow for the sidebar (Streamlit starts it collapsed there, behind a small `>>`). Both are always sent:
+    the server cannot know the screen's width, so assets/page.css shows these only where the sidebar starts
+    collapsed. The settings stay the sidebar's own widgets, so nothing has two copies to keep in step."""
+    with st.container(key="phone-controls"):
+        pressed = buttons_ui(st, PHONE)
+        labels = [c.label for c in shown_controls(hidden)]
+        _open_settings()(key="open-settings", data={"label": settings_label(labels)})
+    return pressed
+
+
+def settings_label(labels, most=3):
+    """The Settings button's words: what it opens, as far as a phone's line allows."""
+    return "Settings" + (f": {', '.join(labels[:most])}{', …' if len(labels) > most else ''}" if labels else "")
+
+
+PHONE = "-phone"  # the key suffix of the main area's copies of the run's buttons
+OPEN_SETTINGS_JS = """
+export default function ({ data, parentElement }) {
+  let button = parentElement.querySelector("button");
+  if (!button) {
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "dv-open-settings";
+    // Streamlit's own `>>`: the sidebar it opens holds the settings (and Train again, at its top)
+    button.addEventListener("click", () => document.querySelector("[data-testid=stExpandSidebarButton]")?.click());
+    parentElement.append(button);
+  }
+  button.textContent = data.label;
+  button.setAttribute("aria-label", data.label); // the ☰ before it is decoration
+}
+"""
+OPEN_SETTINGS_CSS = """
+.dv-open-settings { width: 100%; min-height: 2.5rem; padding: 0.4rem 0.75rem; text-align: left; cursor: pointer;
+  font: inherit; font-family: var(--st-font); color: var(--st-text-color); background: var(--st-background-color);
+  border: 1px solid var(--st-border-color, rgba(128, 128, 128, 0.4)); border-radius: var(--st-button-radius, 0.5rem); }
+.dv-open-settings::before { content: "☰"; margin-right: 0.6rem; }
+.dv-open-settings:focus-visible { outline: 2px solid var(--st-primary-color); outline-offset: 2px; }
+"""
+
+
+@functools.cache
+def _open_settings():
+    """Registered at the first use, as the player is: importing this module (as workers may) registers nothing."""
+    return st.components.v2.component("digitviz_open_settings", js=OPEN_SETTINGS_JS, css=OPEN_SETTINGS_CSS)
 
 
 def settings_ui(hidden):
@@ -30,9 +87,8 @@ def settings_ui(hidden):
                       width="stretch")
     sb.header("Settings")
     ten = st.session_state.digits == "all"
-    shown = [c for c in CONTROLS.values() if c.name not in hidden and not (ten and c.pair_only)]
     halves = []
-    for control in shown:
+    for control in shown_controls(hidden):
         if control.half:  # pairs of half-width controls (the two digits) share a row
             halves = halves or sb.columns(2)
             control_ui(control, halves.pop(0), ten)
@@ -45,6 +101,13 @@ def settings_ui(hidden):
         sb.warning("Pick two different digits; using 3 and 7 for now.")
         values.update(a=3, b=7)
     return values
+
+
+def shown_controls(hidden):
+    """The rows of settings.CONTROLS that get a widget: all but those a link hides (and, for ten digits, those
+    that only a pair has)."""
+    ten = st.session_state.digits == "all"
+    return [c for c in CONTROLS.values() if c.name not in hidden and not (ten and c.pair_only)]
 
 
 def control_ui(control, where, ten=False):

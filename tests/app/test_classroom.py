@@ -12,7 +12,7 @@ from digitviz.export import model_npz
 from digitviz.figures import weight_map_figure
 from digitviz.player import decode
 from digitviz.settings import PRESETS, preset_values
-from tools.apptest import charts, open_panel, page, train_run
+from tools.apptest import charts, open_panel, page, press, train_run
 
 
 def test_a_link_sets_the_controls_and_the_page_writes_its_own_link():
@@ -194,7 +194,12 @@ def test_closed_panels_build_nothing():
     assert not at.get("download_button") and not at.dataframe and not at.get("image")
 
 
-def test_a_link_opens_the_class_board_for_projecting(board_dir):
+def test_a_link_opens_the_class_board_alone_for_projecting(board_dir):
     at = page(panel="board")
-    assert at.segmented_control(key="panel").value == "board" and at.text_input(key="board_name")
+    assert at.title[0].value == "Class board" and len(at.table) == 2  # the board, in plain (large) tables
+    assert not any(e.proto.component_name == "digitviz.player" for e in at.get("bidi_component"))
+    assert len(at.sidebar) == 0 and not [b for b in at.button if b.key in ("train", "train-phone")]
     assert at.query_params["panel"] == "board"
+    press(at, "leave-board")  # a student who followed the link: the training page, with the board open below
+    assert at.sidebar.button(key="train") and at.segmented_control(key="panel").value == "board"
+    assert at.text_input(key="board_name") and at.query_params["panel"] == "board"

@@ -103,7 +103,7 @@ def test_a_diverged_run_keeps_its_loss_axis_from_zero():
 
 def test_wording_fits_the_page():
     at = page(only="lr")
-    assert "Set the learning rate in the sidebar, then press **Train**." in texts(at, "info")
+    assert "Set the learning rate under **Settings**, then press **Train**." in texts(at, "info")
     at = page(a=1, b=8)
     assert any("Draw a 1 or an 8" in c.value for c in at.caption)
     notes = " ".join(w.value for w in page(seed="1e20").warning)

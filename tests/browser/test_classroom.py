@@ -10,10 +10,12 @@ from digitviz.text import WORD_JOINER
 from tests.unit.test_export import GOOD
 from tools.browser import (
     PLAYER,
+    PROJECTED_BOARD,
     button,
     click,
     errors_on_page,
     open_app,
+    open_board,
     player_progress,
     press_keys,
     script_runs,
@@ -57,9 +59,10 @@ def test_a_garbled_link_gets_notes_not_a_traceback(page, app_url):
 
 
 def post_a_run(app, epochs, name):
-    """A student trains a run and posts it to the board under `name`."""
+    """A student trains a run, opens the class board below the dashboard and posts the run under `name`."""
     set_epochs(app, epochs)
     click(app, button(app, "Train"))
+    click(app, app.get_by_role("radio", name="Class board"))
     box = app.get_by_role("textbox", name="Your name on the board")
     box.fill(name)
     box.press("Enter")
@@ -67,9 +70,19 @@ def post_a_run(app, epochs, name):
     expect(app.get_by_text("Posted: your run is on the board.")).to_be_visible()
 
 
+def projected_board(browser, url):
+    """The teacher's projector: a `?panel=board` link in a new browser context shows the board alone."""
+    from tools.browser import TRACK_RUNS
+    page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    page.add_init_script(TRACK_RUNS)
+    page.set_default_timeout(30_000)
+    return open_board(page, f"{url}/?panel=board")
+
+
 def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
-    post_a_run(open_app(page, f"{app_url}/?panel=board"), 3, "Ada Lovelace")
-    classmate = fresh_page(browser, f"{app_url}/?panel=board")
+    post_a_run(open_app(page, app_url), 3, "Ada Lovelace")
+    classmate = fresh_page(browser, app_url)
+    click(classmate, classmate.get_by_role("radio", name="Class board"))
     board = classmate.get_by_test_id("stDataFrame").first
     expect(board).to_be_visible()
     expect(board.get_by_text("Ada Lovelace").first).to_be_attached()
@@ -78,12 +91,21 @@ def test_a_posted_run_appears_on_a_classmates_board(page, app_url, browser):
 
 def test_a_projected_board_shows_new_posts_by_itself(page, app_url, browser):
     """The teacher's projected board, opened first, shows a student's post within seconds, with no reload."""
-    projector = fresh_page(browser, f"{app_url}/?panel=board")
+    projector = projected_board(browser, app_url)
     expect(projector.get_by_text("Every experiment on this server.")).to_be_visible()
-    post_a_run(open_app(page, f"{app_url}/?panel=board"), 2, "Grace Hopper")
-    board = projector.get_by_test_id("stDataFrame").first
-    expect(board.get_by_text("Grace Hopper").first).to_be_attached(timeout=20_000)
+    post_a_run(open_app(page, app_url), 2, "Grace Hopper")
+    board = projector.locator(PROJECTED_BOARD).get_by_test_id("stTable").first
+    expect(board.get_by_text("Grace Hopper").first).to_be_visible(timeout=20_000)
     assert errors_on_page(projector) == []
+
+
+def test_a_student_with_the_board_link_gets_to_the_training_page_in_one_click(page, app_url):
+    app = open_board(page, f"{app_url}/?panel=board")
+    click(app, app.get_by_role("button", name="Open the training page"))
+    expect(button(app, "Train")).to_be_visible()
+    expect(app.get_by_role("radio", name="Class board")).to_have_attribute("aria-checked", "true")
+    expect(app.get_by_role("textbox", name="Your name on the board")).to_be_visible()
+    assert errors_on_page(app) == []
 
 
 def test_a_refresh_keeps_the_students_runs(page, app_url):

@@ -199,7 +199,9 @@ def test_sigterm_ends_server_workers_and_database_connections(board_server, priv
     import sqlalchemy as sa
 
     async def open_board_and_train():
-        async with Student(board_server.url, "panel=board&epochs=5") as s:
+        async with Student(board_server.url, "panel=board&epochs=5") as s:  # the board alone, as projected
+            await s.click("leave-board")  # then the training page, with the board open below
+            await s.wait_until_finished(TIMEOUT)
             await s.click("train")
             await s.wait_until_finished(TIMEOUT)
 

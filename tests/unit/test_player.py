@@ -7,7 +7,17 @@ import pytest
 from digitviz import TrainConfig, load_digits, train
 from digitviz.figures import accuracy_range, tile
 from digitviz.models import initial_params
-from digitviz.player import LEVELS, decode, dequantise, frame_epochs, map_at, quantise, run_payload
+from digitviz.player import (
+    LEVELS,
+    decode,
+    dequantise,
+    frame_epochs,
+    map_at,
+    map_image,
+    quantise,
+    run_payload,
+    start_payload,
+)
 from digitviz.records import weight_map
 from digitviz.runs import start_run
 
@@ -105,3 +115,25 @@ def test_a_resumed_run_counts_on(run, data):
                                   target=8)
     meta, arrays = decode(run_payload(resumed, 0.95))
     assert arrays["epoch"].tolist() == list(range(1, 9)) and meta["final"]["progress"] == "epoch 8 of 8"
+
+
+@pytest.mark.parametrize("settings, digits", [({"seed": 5, "init_std": 0.5}, (3, 7)),
+                                              ({"model": "two_layer"}, (3, 7)),
+                                              ({"model": "softmax", "loss": "cross_entropy"}, tuple(range(10)))])
+def test_the_start_frame_is_the_runs_own_start(settings, digits):
+    """Before Train, the player shows the weights the run will start from, in the frame the run's player has."""
+    config = TrainConfig(epochs=2, **settings)
+    meta, arrays = decode(start_payload(config, digits, 0.9514, learned=True))
+    start = map_image(weight_map(initial_params(config)), digits)
+    assert np.array_equal(arrays["map_last"], start.astype(np.float32), equal_nan=True)
+    assert meta["count"] == 0 and arrays["epoch"].size == 0 and arrays["valid_acc"].size == 0
+    assert meta["target"] == 2 and meta["accuracy_range"] == accuracy_range([], 0.9514)
+    assert meta["baseline"] == {"value": 0.9514, "label": "mean-image baseline 95.1%", "dash": "dash"}
+    assert np.nan_to_num(map_at(meta, arrays, 0, "change")).max() == 0  # nothing has changed yet
+    data = load_digits(digits)
+    run = run_of(dataclasses.replace(config, epochs=1), data, digits)
+    trained, _ = decode(run_payload(run, 0.9514, learned=True))
+    for which in ("map", "change"):  # the frame the run fills: same size, colour bar and labels
+        assert {k: meta[which][k] for k in ("shape", "ends", "labels", "colorscale")} == \
+            {k: trained[which][k] for k in ("shape", "ends", "labels", "colorscale")}
+    assert meta["charts"] == trained["charts"]

@@ -121,21 +121,28 @@ class Player {
     this.lut = this.lut || lookupTable(meta.map.colorscale);
     this.images = new Map();
     const place = memory.runs.get(meta.run);
-    if (!before || before.run !== meta.run) {
+    if (!meta.count) {
+      // no run yet: the frame the first Train fills (the starting weights, empty axes with the baseline)
+      this.playhead = 1;
+      this.playing = false;
+    } else if (!before || before.run !== meta.run) {
       // a run this page has not shown yet plays from its first epoch, even if it was all computed long ago
       this.playhead = place ? place.playhead : 1;
       this.playing = place ? place.playing : true;
     } else if (meta.count > before.count && this.playhead >= before.count && !this.paused) {
       this.playing = true; // it was waiting at the end for more: Step, Resume, or the next chunk of epochs
     }
-    this.scrub.max = String(meta.count);
+    this.scrub.max = String(Math.max(1, meta.count));
+    this.scrub.disabled = this.playButton.disabled = !meta.count;
+    this.root.dataset.start = String(!meta.count);
     this.dirty = true;
   }
 
   get count() { return this.meta ? this.meta.count : 0; }
-  get shown() { return Math.max(1, Math.min(this.count, Math.floor(this.playhead))); }
+  get shown() { return Math.min(this.count, Math.max(1, Math.floor(this.playhead))); } // 0: no run yet
 
   toggle() {
+    if (!this.count) return;
     if (this.playing) { this.playing = false; this.paused = true; }
     else {
       if (this.playhead >= this.count && this.meta.status !== "running") this.playhead = 1;
@@ -145,6 +152,7 @@ class Player {
   }
 
   seek(index) {
+    if (!this.count) return;
     this.playing = false;
     this.paused = true;
     this.playhead = Math.max(1, Math.min(this.count, index));
@@ -179,9 +187,9 @@ class Player {
       if (this.playhead >= this.count && this.meta.status !== "running") this.playing = false;
       if (this.shown !== before) this.dirty = true;
     }
-    memory.runs.set(this.meta.run, {playhead: this.playhead, playing: this.playing});
+    if (this.count) memory.runs.set(this.meta.run, {playhead: this.playhead, playing: this.playing});
     if (this.dirty) this.render();
-    this.root.dataset.epoch = String(this.a.epoch[this.shown - 1]);
+    this.root.dataset.epoch = String(this.count ? this.a.epoch[this.shown - 1] : 0);
     this.root.dataset.playing = String(this.playing);
   }
 
@@ -201,12 +209,13 @@ class Player {
     if (this.meta.change) this.draw(this.panels[3], theme, (ctx, w, h) => this.map(ctx, w, h, k, theme, "change"));
     this.playButton.textContent = this.playing ? "❚❚ Pause" : "▶ Play";
     this.playButton.setAttribute("aria-label", this.playing ? "Pause" : "Play");
-    this.scrub.value = String(k);
-    this.scrub.setAttribute("aria-valuetext", `epoch ${this.a.epoch[k - 1]}`);
+    this.scrub.value = String(Math.max(1, k));
+    this.scrub.setAttribute("aria-valuetext", `epoch ${k ? this.a.epoch[k - 1] : 0}`);
     this.speedButtons.forEach(({speed, b}) => b.setAttribute("aria-pressed", String(speed === memory.speed)));
   }
 
   renderMetrics(k) {
+    if (!k) return this.renderStart();
     const a = this.a, m = this.meta, last = k === this.count, f = m.final, i = k - 1, base = m.baseline.value;
     const acc = a.valid_acc[i], loss = a.valid_loss[i];
     const text = last ? f : {
@@ -226,6 +235,20 @@ class Player {
     this.bar.style.width = `${(100 * a.epoch[i] / m.target).toFixed(2)}%`;
     this.progress.setAttribute("aria-valuemax", String(m.target));
     this.progress.setAttribute("aria-valuenow", String(a.epoch[i]));
+  }
+
+  renderStart() {
+    // before the first Train: the cards wait for the run, the progress bar says how far it will go
+    const m = this.meta, [accuracy, lossCard, time] = this.cards;
+    accuracy.value.textContent = lossCard.value.textContent = time.value.textContent = "–";
+    accuracy.delta.textContent = `to beat: the ${m.baseline.label}`;
+    accuracy.delta.className = "dvp-delta";
+    lossCard.delta.textContent = "";
+    time.delta.textContent = "press Train to start";
+    this.progressText.textContent = `epoch 0 of ${m.target}`;
+    this.bar.style.width = "0%";
+    this.progress.setAttribute("aria-valuemax", String(m.target));
+    this.progress.setAttribute("aria-valuenow", "0");
   }
 
   draw(panel, theme, paint) {
@@ -317,9 +340,10 @@ class Player {
       ctx.beginPath(); ctx.moveTo(lx, h - ly); ctx.lineTo(lx + 26, h - ly); ctx.stroke(); ctx.setLineDash([]);
       ctx.fillStyle = theme.text; ctx.fillText(name, lx + 32, h - ly);
     });
-    const latest = chart.series.map(([name, field]) => `${name} ${a[field][k - 1].toFixed(4)}`).join(", ");
-    this.panels[chart.percent ? 0 : 1].canvas.setAttribute("aria-label", `${chart.title} at epoch ${a.epoch[k - 1]}: ${latest}`);
-    if (this.hover && this.hover.name === (chart.percent ? "accuracy" : "loss") && this.hover.x >= box.l && this.hover.x <= x1) {
+    const latest = k ? chart.series.map(([name, field]) => `${name} ${a[field][k - 1].toFixed(4)}`).join(", ") : "no run yet";
+    const dashed = chart.percent ? `, dashed: the ${m.baseline.label}` : "";
+    this.panels[chart.percent ? 0 : 1].canvas.setAttribute("aria-label", `${chart.title} at epoch ${k ? a.epoch[k - 1] : 0}: ${latest}${dashed}`);
+    if (k && this.hover && this.hover.name === (chart.percent ? "accuracy" : "loss") && this.hover.x >= box.l && this.hover.x <= x1) {
       const e = Math.round(0.5 + (this.hover.x - box.l) / (x1 - box.l) * target);
       const i = Math.max(0, Math.min(k - 1, e - a.epoch[0]));
       ctx.strokeStyle = theme.grid; ctx.lineWidth = 1;
@@ -331,7 +355,7 @@ class Player {
 
   image(k, which) {
     // the newest map sent at or before the epoch shown: every epoch's, or every few epochs' for big nets
-    const epochs = this.meta[which].epochs, e = this.a.epoch[k - 1], id = `${which}:`;
+    const epochs = this.meta[which].epochs, e = k ? this.a.epoch[k - 1] : 0, id = `${which}:`;
     let j = epochs.length - 1;
     while (j > 0 && epochs[j] > e) j--;
     if (!this.images.has(id + j)) {
@@ -348,7 +372,7 @@ class Player {
   }
 
   map(ctx, w, h, k, theme, which) {
-    const mm = this.meta[which], [rows, cols] = mm.shape, frame = this.image(k, which), epoch = this.a.epoch[k - 1];
+    const mm = this.meta[which], [rows, cols] = mm.shape, frame = this.image(k, which), epoch = k ? this.a.epoch[k - 1] : 0;
     const title = mm.title.replace("{epoch}", String(epoch));
     ctx.font = `bold 17px ${theme.font}`;
     ctx.fillText(title, 8, 22);
@@ -376,7 +400,7 @@ class Player {
     if (this.hover && this.hover.name === which) {
       const c = Math.floor((this.hover.x - ox) / s), r = Math.floor((this.hover.y - oy) / s);
       if (c >= 0 && r >= 0 && c < cols && r < rows && frame.codes[r * cols + c] !== 0) {
-        const exact = epoch === this.a.epoch[this.count - 1];
+        const exact = !this.count || epoch === this.a.epoch[this.count - 1];
         const v = exact ? this.a[`${which}_last`][r * cols + c] : (frame.codes[r * cols + c] - 128) / 127 * frame.limit;
         this.tooltip(ctx, w, h, this.hover, [`row ${r}, col ${c}: ${v.toFixed(3)}`], theme);
       }
@@ -396,6 +420,7 @@ class Player {
 
   // What the browser tests read: the curve as it is on screen.
   onScreen() {
+    if (!this.count) return null; // no run: the start frame has no curve
     const k = this.shown, a = this.a;
     return {points: k, epochs: Array.from(a.epoch.subarray(0, k)), valid: Array.from(a.valid_acc.subarray(0, k)),
             baseline: this.meta.baseline.value, dash: this.meta.baseline.dash, count: this.count,

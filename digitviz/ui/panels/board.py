@@ -34,9 +34,30 @@ def board_ui(run, server):
     teacher_ui(board, server)
 
 
+def projected_ui(server):
+    """The board alone, as a teacher's `?panel=board` link projects it: every experiment's best and newest posts
+    in large type at the top of the page, refreshed every few seconds, and the teacher's clear below. A student
+    who followed the link gets to the training page with one button (the board stays open there)."""
+    board = resources.class_board(server.board_url)
+    with st.container(key="projected-board"):
+        st.title("Class board")
+        st.markdown("Train a run, open **Class board** under *For the classroom*, and press **Post my run**: "
+                    "it shows here within seconds.")
+        posts_ui(board, None, projected=True)
+    st.button("Open the training page", key="leave-board", icon=":material/arrow_back:", on_click=leave_projection,
+              help="The page with Train and the settings, with the class board open below it.")
+    teacher_ui(board, server)
+
+
+def leave_projection():
+    """The button's callback: this session shows the whole page from now on (a reload projects the board again)."""
+    st.session_state.projected = False
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
-def posts_ui(board, digits):
-    """The newest and best posts, refreshed every few seconds without rerunning the page."""
+def posts_ui(board, digits, projected=False):
+    """The newest and best posts, refreshed every few seconds without rerunning the page. Projected: the best
+    first, as plain tables whose text the page's CSS makes large (a data grid draws its text at one size)."""
     try:
         newest, best = board.newest(digits=digits), board.best(digits=digits)
     except BoardError as e:
@@ -44,10 +65,15 @@ def posts_ui(board, digits):
         return
     st.caption(f"Runs on {digits_label(digits)}." if digits else "Every experiment on this server.")
     left, right = st.columns(2)
-    left.markdown("**Newest**")
-    left.dataframe([post_row(p) for p in newest], hide_index=True, width="stretch")
-    right.markdown("**Best**")
-    right.dataframe([post_row(p) for p in best], hide_index=True, width="stretch")
+    tables = [(right, "Newest", newest), (left, "Best", best)] if projected else \
+        [(left, "Newest", newest), (right, "Best", best)]
+    for where, title, posts in tables:
+        where.markdown(f"**{title}**")
+        rows = [post_row(p) for p in posts]
+        if projected:
+            where.table(rows or [{"name": "no posts yet"}], hide_index=True)
+        else:
+            where.dataframe(rows, hide_index=True, width="stretch")
     st.download_button("The board (CSV)", lambda: board_csv(newest), "digitviz-board.csv", "text/csv",
                        key="dl-board")
 
