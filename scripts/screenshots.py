@@ -7,9 +7,10 @@ Writes
                  the page: Streamlit scrolls its main section, not the document, so Playwright's full_page
                  would only capture one screen);
   diverged.png   learning rate 1000 (End on its slider), Train: the divergence note, 1400x1000;
-  phone.png      390x844 after a Train (the sidebar opened to press it, then closed again);
+  phone.png      390x844 with touch, after a tap on the Train at the top of the page (a phone's own);
   projector.png  1920x1080 after a Train;
-  dark.png       1920x1080 after a Train, with the page's Display set to dark (as a link carries it).
+  dark.png       1920x1080 after a Train, with the page's Display set to dark (as a link carries it);
+  board.png      1920x1080, the class board alone as `?panel=board` projects it, after three students posted.
 Needs Chromium (/usr/bin/chromium).
 """
 import argparse
@@ -25,24 +26,31 @@ MAX_HEIGHT = 6000  # px: a whole-page shot taller than this is cut there
 
 
 def open_page(browser, url, width, height):
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    phone = width <= 768  # where Streamlit starts the sidebar collapsed, the page has its own Train on top
+    page = browser.new_context(viewport={"width": width, "height": height}, has_touch=phone, is_mobile=phone).new_page()
     page.add_init_script(h.TRACK_RUNS)
     page.set_default_timeout(60_000)
     return h.open_app(page, url)
 
 
 def train(page):
-    """Press Train, opening the sidebar first if the screen is narrow enough to hide it; wait for the last redraw."""
-    sidebar = page.get_by_test_id("stSidebar")
-    collapsed = sidebar.get_attribute("data-collapsed") == "true"
-    if collapsed:
-        page.get_by_test_id("stExpandSidebarButton").click()
-        page.wait_for_timeout(600)
-    h.click(page, h.button(page, "Train"))
+    """Press Train (on a narrow screen, tap the one at the top of the page); wait for the last redraw."""
+    if page.get_by_test_id("stSidebar").get_attribute("data-collapsed") == "true":
+        since = h.script_runs(page)
+        page.get_by_test_id("stMain").get_by_role("button", name="Train", exact=True).tap()
+        h.wait_ready(page, since=since)
+    else:
+        h.click(page, h.button(page, "Train"))
     h.accuracy_chart(page)  # waits for the player to have played the whole run
-    if collapsed:
-        page.get_by_test_id("stSidebarCollapseButton").get_by_role("button").click()
-        page.wait_for_timeout(600)
+
+
+def post(page, name):
+    """Post the page's run to the class board under `name`, from the panel below the dashboard."""
+    h.click(page, page.get_by_role("radio", name="Class board"))
+    box = page.get_by_role("textbox", name="Your name on the board")
+    box.fill(name)
+    box.press("Enter")
+    h.click(page, page.get_by_role("button", name="Post my run"))
 
 
 def shoot(page, path):
@@ -93,6 +101,17 @@ def main():
         page = open_page(browser, f"{server.url}/?theme=dark&embed_options=dark_theme", 1920, 1080)
         train(page)
         shoot(page, out / "dark.png")
+        page.context.close()
+
+        for name, query in (("Ada", "epochs=100"), ("Grace", "lr=0.1"), ("Alan", "epochs=60&lr=3")):
+            page = open_page(browser, f"{server.url}/?{query}", 1400, 1000)
+            train(page)
+            post(page, name)
+            page.context.close()
+        page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+        page.add_init_script(h.TRACK_RUNS)
+        h.open_board(page, f"{server.url}/?panel=board")
+        shoot(page, out / "board.png")
         page.context.close()
         browser.close()
 
