@@ -27,7 +27,8 @@ def main():
     server = resources.server_config()
     shared_pool(server.processes)  # the training workers start (importing torch) at the first page load, not its Train
     hidden, link_notes = link.read_link_once(PANELS)
-    if link.projected():
+    if link.projected():  # ?panel=board: the class board alone, for the projector
+        memory.moved_server_ui()
         board.projected_ui(server)
         return
     joined = rounds.joined_round(server)  # ?round=CODE: the class predicts one experiment, with no controls

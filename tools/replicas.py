@@ -39,7 +39,7 @@ from tools.student import XSRF_COOKIE, Student, StudentError, run_async
 ROUTE_COOKIE = "digitviz_route"
 REPLICA_HEADER = "X-Digitviz-Replica"
 UPLOAD_LIMIT = 10 * 1024 * 1024  # server.maxUploadSize in .streamlit/config.toml, in bytes
-QUERY = "epochs=2&panel=board"  # a short run, with the class board open: the checks are about the layout
+QUERY = "epochs=2&panel=board"  # the class board alone, as projected (a student leaves it for a short run)
 MAX_STUDENTS = 30  # check_spread keeps adding new students until every replica served one, at most this many
 EXPECTED_STATUSES = {"page": 200, "static": 200, "health": 200, "websocket": 101, "upload": 204}
 
@@ -141,13 +141,15 @@ class RoutedStudent(Student):
         return {replica for _, _, replica, _ in self.seen}
 
     def tables(self):
-        """Every st.dataframe on the page, as a list of row dicts each."""
+        """Every st.dataframe and st.table on the page (the projected board's are tables), as a list of row dicts
+        each."""
         import pyarrow as pa
         out = []
         for path in sorted(self.elements):
             element = self.elements[path]
-            if element.WhichOneof("type") == "dataframe" and element.dataframe.arrow_data.data:
-                out.append(pa.ipc.open_stream(element.dataframe.arrow_data.data).read_all().to_pylist())
+            kind = element.WhichOneof("type")
+            if kind in ("dataframe", "table") and getattr(element, kind).arrow_data.data:
+                out.append(pa.ipc.open_stream(getattr(element, kind).arrow_data.data).read_all().to_pylist())
         return out
 
     def board_names(self):
@@ -319,6 +321,8 @@ async def post_a_run(url, route, name):
     still connected."""
     poster = RoutedStudent(url, query=QUERY, name=f"poster {name}", route=route)
     await poster.connect()
+    await poster.click("leave-board")  # the training page, with the board open below
+    await poster.wait_until_finished(120)
     await poster.click("train")
     await poster.wait_until_finished(120)
     await poster.submit({"board_name": name}, "post")

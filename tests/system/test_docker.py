@@ -48,7 +48,7 @@ POSTGRES_IMAGE = "digitviz-test/postgres"
 APP_IMAGE = "digitviz-test/app"
 PROJECT_PREFIX = "digitvizdockertest"  # compose projects (containers, network, volume) named by these tests
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-QUERY = replicas.QUERY  # a 2-epoch run with the class board open
+QUERY = replicas.QUERY  # the class board alone; a 2-epoch run once a student leaves it for the training page
 STUDENTS = 4  # new students for the affinity checks
 PYPI = "https://pypi.org/simple"  # pip's default index, for what this machine has no copy of
 WHEELS_PORT = 38457  # where this machine's wheels are served during the build
@@ -362,6 +362,8 @@ async def lost_replica(stack, routes):
     try:
         await mover.connect()
         await stayer.connect()
+        await mover.click("leave-board")  # QUERY projects the board alone: the training page, the board below
+        await mover.wait_until_finished(120)
         await mover.click("train")
         await mover.wait_until_finished(120)
         await mover.submit({"board_name": name}, "post")
@@ -379,6 +381,8 @@ async def lost_replica(stack, routes):
         await stayer.wait_until_finished(60)
         assert stayer.replicas() == {second} and MOVED_MESSAGE not in stayer.texts(), stayer.texts()
         assert name in stayer.board_names()
+        await mover.click("leave-board")  # the new replica's session starts from the link again
+        await mover.wait_until_finished(120)
         await mover.click("train")
         await mover.wait_until_finished(120)
         assert (trace(mover.chart("Accuracy") or {}, "validation accuracy") or {}).get("x") == [1, 2]

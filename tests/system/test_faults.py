@@ -362,6 +362,9 @@ def test_a_stopped_database_costs_the_board_a_message(board_server, private_post
                 await s.wait_until_finished(TIMEOUT)
                 told = time.monotonic() - began
                 assert says(s, UNREACHABLE) and not s.exceptions_seen, (s.texts(), s.exceptions_seen)
+                await s.click("leave-board")  # from the board alone to the training page, the board open below
+                await s.wait_until_finished(TIMEOUT)
+                assert says(s, UNREACHABLE), s.texts()
                 await train_and_finish(s)  # the rest of the page still works
                 async with Student(board_server.url, "panel=board") as newcomer:
                     assert says(newcomer, UNREACHABLE) and not newcomer.exceptions_seen, newcomer.texts()
