@@ -138,8 +138,8 @@ def test_a_student_picks_dark_and_projector_text_and_the_link_keeps_them(page, a
     app.get_by_text("Display", exact=True).click()
     app.get_by_text("Projector text").click()
     expect(app).to_have_url(re.compile(r"text=projector"))
-    size = app.evaluate("getComputedStyle(document.documentElement).fontSize")
-    assert size == "22px"
+    # the link and the style are two components' doing: wait for the style, which may land a moment later
+    app.wait_for_function("() => getComputedStyle(document.documentElement).fontSize === '22px'", timeout=10_000)
     assert errors_on_page(app) == []
 
 
