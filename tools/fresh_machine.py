@@ -71,6 +71,12 @@ def pip_mounts():
     return args
 
 
+def shared_mount():
+    """shared/ beside the clone, read-only, as CI has it (the MNIST rebuild test reads the public pickle there)."""
+    shared = ROOT.parent / "shared"
+    return ["-v", f"{shared}:{Path(HOME).parent / 'shared'}:ro"] if shared.is_dir() else []
+
+
 def container_script(app_command, test_command, runs, pytest_args, app_port):
     """What runs in the container: the app until healthy, then the tests `runs` times; exits with the last
     failure."""
@@ -123,8 +129,8 @@ def main(argv=None):
         # --shm-size: Chromium's shared memory; --network host: the package registries are reached from here only
         done = subprocess.run([CLI, "run", "--rm", "--network", "host", "--shm-size", "2g",
                                "-e", "CI=true", "-e", f"DIGITVIZ_TEST_POSTGRES_PORT={free_port()}",
-                               *pip_mounts(), "-v", f"{clone}:{HOME}", "-v", f"{LOGS}:{LOGS_IN}", IMAGE,
-                               "bash", "-c", script], check=False)
+                               *pip_mounts(), *shared_mount(), "-v", f"{clone}:{HOME}", "-v", f"{LOGS}:{LOGS_IN}",
+                               IMAGE, "bash", "-c", script], check=False)
         print(f"[fresh_machine] {'passed' if done.returncode == 0 else 'FAILED'}: "
               f"{(time.monotonic() - started) / 60:.1f} min in all; the logs are in {LOGS}", flush=True)
     return done.returncode
