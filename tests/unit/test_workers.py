@@ -86,7 +86,9 @@ class Background:
 
 
 def busy_pids(pool, seconds=0.5):
-    """The workers that are computing now: their CPU time grows."""
+    """The workers that are computing now: their CPU time grows. A worker still starting (importing torch,
+    loading the carpool kernel) computes too, so wait until none is."""
+    wait_until(lambda: not pool._starting, "every worker started")
     before = {pid: sum(psutil.Process(pid).cpu_times()[:2]) for pid in pool.pids()}
     time.sleep(seconds)
     return [pid for pid, cpu in before.items() if sum(psutil.Process(pid).cpu_times()[:2]) > cpu + 0.05]
@@ -362,7 +364,8 @@ def test_a_session_has_at_most_session_runs_in_the_pool(pool, monkeypatch):
     other = Background(pool, TrainConfig(epochs=2), session="another-tab")
     other.join()
     assert other.error is None and len(other.records()) == 2
-    assert new.thread.is_alive() and new.records() == [] and new.items, "it waited for the old run, told so"
+    wait_until(lambda: new.items, "the new run told that it waits")  # its first word comes after a watch interval
+    assert new.thread.is_alive() and new.records() == [], "it waited for the old run"
     old.join()
     new.join()
     assert isinstance(old.error, RunBudgetError) and new.error is None and len(new.records()) == 2
