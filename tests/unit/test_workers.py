@@ -141,6 +141,7 @@ def test_chunked_in_workers_equals_one_go(pool, data, config):
     assert there[-1].seconds > 0
 
 
+@pytest.mark.slow
 def test_a_continued_run_and_a_diverging_one(pool, data):
     first = list(train(TrainConfig(epochs=3), data))
     more = records_of(pool.train(dataclasses.replace(TrainConfig(), epochs=2), (3, 7), start=first[-1]))
@@ -150,6 +151,7 @@ def test_a_continued_run_and_a_diverging_one(pool, data):
     assert len(blown) == 2 and "gradient is zero" in blown[-1].diverged
 
 
+@pytest.mark.slow
 def test_a_bad_config_raises_its_own_error_and_the_worker_stays(pool):
     with pytest.raises(ValueError, match="batch_size must be from 1 to"):
         records_of(pool.train(TrainConfig(batch_size=10**6, epochs=2), (3, 7)))
@@ -258,6 +260,7 @@ def test_a_class_gets_its_runs_back_in_the_order_it_asked(tmp_path):
         pool.close()
 
 
+@pytest.mark.slow
 def test_a_call_runs_in_a_worker_on_its_digits(pool, data):
     from digitviz.mechanics import forgotten_zero
     params = next(train(TrainConfig(epochs=1), data)).params
@@ -326,6 +329,7 @@ def test_a_call_whose_worker_dies_gets_a_message_without_epochs(data):
         pool.close()
 
 
+@pytest.mark.slow
 def test_a_run_stops_at_its_cpu_budget(pool):
     run = pool.train(LONG, (3, 7), cpu_seconds=0.5)
     records = []
@@ -337,6 +341,7 @@ def test_a_run_stops_at_its_cpu_budget(pool):
     assert records[-1].seconds > 0.3  # its wall-clock training time: at least the CPU time, on one thread
 
 
+@pytest.mark.slow
 def test_a_sessions_budget_carries_over_resume_and_is_its_own(pool, monkeypatch):
     """Budgets are a session's, not a click's: after Train has used the session's share, Resume trains nothing
     more (before, each Resume got a fresh 20 s), while another session's run trains."""
@@ -355,6 +360,7 @@ def test_a_sessions_budget_carries_over_resume_and_is_its_own(pool, monkeypatch)
     assert len(records_of(pool.train(TrainConfig(epochs=3), (3, 7), session="budget-b"))) == 3
 
 
+@pytest.mark.slow
 def test_a_session_has_at_most_session_runs_in_the_pool(pool, monkeypatch):
     """A tab's new click while its old run still trains: the new run waits, told so, until the old one leaves."""
     monkeypatch.setattr(workers, "SESSION_RUNS", 1)
@@ -399,6 +405,7 @@ def test_a_chunk_gives_way_between_batches_when_asked(data):
         signal.signal(signal.SIGUSR1, previous)
 
 
+@pytest.mark.slow
 def test_a_newcomer_does_not_wait_for_a_slow_epoch_to_end():
     """One worker, training a run whose epochs take seconds each (the two-layer net, batch size 1); a newcomer's run
     is done before that run finishes another epoch: the epoch under way gave way to it, and is computed again after."""
@@ -436,6 +443,7 @@ def test_close_ends_runs_and_workers_at_once(data):
         records_of(pool.train(TrainConfig(epochs=1), (3, 7)))
 
 
+@pytest.mark.slow
 def test_shared_pool_is_one_per_process_and_comes_back_after_close():
     assert shared_pool(0) is None  # no workers: the page trains in its own thread
     first = shared_pool(1)
