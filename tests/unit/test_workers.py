@@ -208,10 +208,13 @@ def test_a_hung_worker_is_killed_and_its_run_told(pool, data, monkeypatch):
 
 @pytest.mark.slow
 def test_a_short_run_does_not_wait_behind_long_ones(pool, data):
-    """Two long runs hold both workers; a short one gets a turn after a chunk, told its place and a fair guess."""
+    """Two long runs hold both workers; a short one gets a turn after a chunk (or sooner: a long run's chunk gives
+    way to it), and if it is told to wait, its place and a fair guess."""
     # The short run is sent only while both workers are in the middle of a long run's chunk, so it arrives while
     # they are held, however fast the machine (between two chunks a worker is free for a moment). Budgets of 4 s:
-    # after the chunk the short one waits for, the long runs have seconds to go, far longer than it needs.
+    # after the chunk the short one waits for, the long runs have seconds to go, far longer than it needs. Whether it
+    # hears a Waiting depends on the machine: a long run past its first share gives way within PREEMPT_SECONDS,
+    # sooner than a waiting run is first told its place (WATCH_SECONDS); the class test below always hears one.
     longs = [Background(pool, config, cpu_seconds=2 * LONG_CPU_SECONDS, chunk_seconds=0.25)
              for config in (LONG, dataclasses.replace(LONG, seed=1))]
     for run in longs:
@@ -220,12 +223,11 @@ def test_a_short_run_does_not_wait_behind_long_ones(pool, data):
     short = Background(pool, TrainConfig(epochs=20, seed=2), chunk_seconds=0.25)
     short.join(30)
     assert short.error is None and len(short.records()) == 20
-    waits = [(t, item) for t, item in short.items if isinstance(item, Waiting)]
+    waits = [item for _, item in short.items if isinstance(item, Waiting)]
     first_record_at = next(t for t, item in short.items if not isinstance(item, Waiting))
-    assert waits and waits[0][1].position in (1, 2)  # at most the two long runs ahead
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        waits[0][1].position = 0
-    assert first_record_at - short.started_at < waits[0][1].eta_seconds + 1.5  # the estimate was honest
+    assert all(wait.position in (1, 2) for wait in waits)  # at most the two long runs ahead
+    told = waits[0].eta_seconds if waits else 0.0
+    assert first_record_at - short.started_at < told + 1.5  # the estimate was honest, or there was no wait to speak of
     assert all(run.finished_at is None for run in longs)  # it did not wait for the long runs to end
     for run in longs:  # they end at their CPU budget
         run.join(120)
@@ -247,7 +249,9 @@ def test_a_class_gets_its_runs_back_in_the_order_it_asked(tmp_path):
         for seed in range(4):
             runs.append(Background(pool, TrainConfig(epochs=40, seed=seed), chunk_seconds=0.01))
             wait_until(lambda: runs[-1].items, "the run told its place in line")  # as students click, one by one
-            assert isinstance(runs[-1].items[0][1], Waiting)
+            assert isinstance(runs[-1].items[0][1], Waiting) and runs[-1].items[0][1].position == seed + 1
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            runs[0].items[0][1].position = 0
         release.touch()
         blocker.join(60)
         for run in runs:
