@@ -136,11 +136,15 @@ def ordinal(n):
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def waiting(position, eta_seconds):
-    """A run waiting for a worker: its place in line and an honest estimate."""
-    when = "any moment now" if eta_seconds < 1 else f"in about {math.ceil(eta_seconds)} s"
+def waiting(item):
+    """A run waiting for a worker (digitviz.workers.Waiting): why, its place in line and an honest estimate."""
+    when = "any moment now" if item.eta_seconds < 1 else f"in about {math.ceil(item.eta_seconds)} s"
+    if item.starting:
+        place = "" if item.position == 1 else f" Yours is {ordinal(item.position)} in line."
+        return (f"The server has just started and is getting its training processes ready.{place} "
+                f"Training starts {when}.")
     return (f"Waiting for a free training process: other students' runs are training on this server. Yours is "
-            f"{ordinal(position)} in line and should start {when}.")
+            f"{ordinal(item.position)} in line and should start {when}.")
 
 
 def suggested_lr(lr):

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
 
-from digitviz.carpool import warm_up
+from digitviz.carpool import carpool_key, train_carpool, warm_up
 from digitviz.data import load_digits
 from digitviz.engine import train
 
@@ -74,6 +74,9 @@ WAIT_REPORT_SECONDS = 0.5  # how often a waiting run hears its place again (each
 WATCH_SECONDS = 0.1  # how often a chunk's worker is checked for life and progress
 START_SECONDS = 120.0  # a new worker that is not ready by then (it imports torch: ~3 s) is replaced
 START_GUESS_SECONDS = 5.0  # what a wait for a worker that is still starting is estimated at
+# Runs waiting for a worker that see the same batches train together, as one carpool (digitviz.carpool): a block's
+# student-epoch costs a fraction of a lone run's. A hundred fills a worker's cache well; more only make chunks longer.
+CARPOOL_RUNS = 100
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -98,9 +101,11 @@ TRY_AGAIN = " Your epochs so far are kept: press **Resume** to go on, or **Train
 
 @dataclass(frozen=True)
 class Waiting:
-    """Every worker is busy: this run is `position`th in line (1 is next) and should start in about eta_seconds."""
+    """Every worker is busy: this run is `position`th in line (1 is next) and should start in about eta_seconds.
+    starting: no worker is ready yet (the server has just started them), rather than busy with others' runs."""
     position: int
     eta_seconds: float
+    starting: bool = False
 
 
 @dataclass
@@ -130,11 +135,36 @@ class _Share:
 
 
 @dataclass
+class _Chunk:
+    """A run's next chunk of epochs, as it waits for a worker: what a carpool needs to take it along."""
+    config: object  # the run's TrainConfig, its epochs the chunk's
+    digits: tuple
+    start: object  # the EpochRecord it continues from, or None
+    cpu_left: float  # the run's CPU seconds left
+    preempt_after: float  # how long its chunk goes on before it gives way to a first share
+
+    @property
+    def stream(self):
+        """What a run must share with this one to ride in its carpool (None: it trains alone): the same batches,
+        and, shuffled, the same epoch's order."""
+        key = carpool_key(self.config)
+        if key is None:
+            return None
+        return key, self.digits, self.start.epoch if self.config.shuffle and self.start is not None else 0
+
+
+@dataclass
 class _Request:
     """A run's chunk, or a call, waiting for a worker."""
     guess: float  # seconds its task should take
     hold: float  # seconds it should keep workers from those behind it, for the estimates: a run's rest of its share
     turn: threading.Condition  # on the pool's lock: notified when a worker comes free for it
+    chunk: _Chunk | None = None  # None: a call
+    worker: object = None  # the worker it got
+    riders: list = field(default_factory=list)  # the _Requests it takes along in its carpool, once it has a worker
+    carpool: bool = False  # another run took it along in its carpool
+    back: bool = False  # that carpool is back from its worker
+    outcome: object = None  # then: its (outcome, cpu, preempted), or None if nothing trained
 
 
 def _packed(function, *args):
@@ -177,29 +207,48 @@ def _preempt(signum, frame):
         raise Preempted
 
 
-def train_chunk(config, digits, start, cpu_left):
-    """config.epochs epochs from `start`, in a worker: ("done", records, cpu seconds), or ("error", exception).
-    Preempted, it returns the epochs finished so far (maybe none); the one under way is dropped."""
+def train_chunk(configs, digits, starts, cpu_left):
+    """Each config's epochs from its start, in a worker, as one carpool if there are several: ("done", [each run's
+    ("done", records) or ("error", exception)], cpu seconds), or ("error", exception). Preempted, or at cpu_left,
+    it returns the epochs finished so far (maybe none); the one under way is dropped."""
     global _preemptible
     began = time.process_time()
-    records = []
     try:
         data = _worker_data(tuple(digits))  # loading, importing: never cut short, they would be paid for again
-        if config.model == "fastai":
+        if any(config.model == "fastai" for config in configs):
             import digitviz.fastai_model  # noqa: F401
+        outcomes, ok = [None] * len(configs), []
+        for i, config in enumerate(configs):  # a run that can't train fails alone, not its carpool
+            try:
+                config.check_data(data)
+                ok.append(i)
+            except Exception as e:  # noqa: BLE001
+                outcomes[i] = "error", _portable(e)
+        records = {i: [] for i in ok}
         try:
             _preemptible = True
-            for record in train(config, data, start=start):
-                records.append(record)
+            for i, record in _records(configs, data, starts, ok):
+                records[i].append(record)
                 if time.process_time() - began >= cpu_left:
                     break
+        except Preempted:
+            pass
         finally:
             _preemptible = False
-    except Preempted:
-        pass
     except Exception as e:  # handed to the run's thread and raised there, as ProcessPoolExecutor does
         return "error", _portable(e)
-    return "done", records, time.process_time() - began
+    for i in ok:
+        outcomes[i] = "done", records[i]
+    return "done", outcomes, time.process_time() - began
+
+
+def _records(configs, data, starts, which):
+    """(index, EpochRecord) of the runs `which`, as they are computed: alone, or as one carpool."""
+    if len(which) == 1:
+        i, = which
+        return ((i, record) for record in train(configs[i], data, start=starts[i]))
+    pairs = train_carpool([configs[i] for i in which], data, [starts[i] for i in which])
+    return ((which[k], record) for k, record in pairs)
 
 
 def call_with_data(function, digits, kwargs):
@@ -293,6 +342,7 @@ class TrainingPool:
         self._shares = {}  # session -> _Share
         self._left = threading.Condition(self._lock)  # notified when a session's run leaves the pool
         self._starting = []  # workers importing torch
+        self.carpools = self.carpooled = 0  # carpools formed (two runs or more), and the runs that trained in them
         self._closed = False
         # The keeper starts every worker and lives as long as the pool: Linux ties PDEATHSIG to the thread that
         # started a process, so workers started from a page's script thread would die when that run ended.
@@ -330,7 +380,7 @@ class TrainingPool:
                 self._left.notify_all()
 
     def _chunks(self, config, digits, start, chunk_seconds, cpu_seconds, share):
-        done, chunk, spent = 0, 1, 0.0  # the first chunk is one epoch: it shows something at once, and times it
+        done, size, spent = 0, 1, 0.0  # the first chunk is one epoch: it shows something at once, and times it
         guess, per_epoch, arrival = chunk_seconds, None, next(self._tickets)
         while done < config.epochs:
             with self._lock:
@@ -338,16 +388,15 @@ class TrainingPool:
                 first, left = share.first, min(cpu_seconds - spent, share.cpu)
             if left <= 0:
                 raise RunBudgetError(_out_of_budget(share, cpu_seconds, start))
-            n = min(chunk, config.epochs - done)
+            n = min(size, config.epochs - done)
             rest = guess if per_epoch is None else (config.epochs - done) * per_epoch
             if first > 0:  # keeps its place in line, so it goes on until its session's first share is used
                 key, hold = (0, arrival), min(rest, first)
             else:  # a long run: to the back of the line, behind every newer short run
                 key, hold = (1, next(self._tickets)), guess
-            task = _packed(train_chunk, replace(config, epochs=n), digits, start, left)
-            worker = yield from self._wait_for_worker(key, guess, max(hold, guess))
+            chunk = _Chunk(replace(config, epochs=n), tuple(digits), start, left, PREEMPT_SECONDS if key[0] else first)
             began = start.seconds if start is not None else 0.0
-            records, cpu, preempted = self._run_chunk(worker, task, left, PREEMPT_SECONDS if key[0] else first)
+            records, cpu, preempted = yield from self._train_chunk(key, guess, max(hold, guess), chunk)
             with self._lock:
                 share.charge(cpu)
                 if preempted:  # it gave way to a first share: it must not come back in front of it
@@ -360,8 +409,50 @@ class TrainingPool:
             if start.diverged:
                 return
             per_epoch = max((start.seconds - began) / len(records), 1e-4)
-            chunk = max(1, int(chunk_seconds / per_epoch))
-            guess = min(chunk, config.epochs - done) * per_epoch
+            size = max(1, int(chunk_seconds / per_epoch))
+            guess = min(size, config.epochs - done) * per_epoch
+
+    def _train_chunk(self, key, guess, hold, chunk):
+        """Train the chunk on a worker once its turn comes, taking along the waiting runs that can share its
+        carpool; or, if another run took it along, wait for that. Returns (records, cpu seconds charged to it,
+        whether it was asked to give way); no records: it must queue again (a generator: `yield from`)."""
+        request = yield from self._wait_for_worker(key, guess, hold, chunk)
+        if request.carpool:
+            return self._ride_back(request)
+        chunks = [chunk, *(rider.chunk for rider in request.riders)]
+        cpu_left = min(c.cpu_left for c in chunks) * len(chunks)  # each run pays its part of the carpool's CPU
+        task = _packed(train_chunk, [c.config for c in chunks], chunk.digits, [c.start for c in chunks], cpu_left)
+        outcomes = None
+        try:
+            outcomes, cpu, preempted = self._run_chunk(request.worker, task, cpu_left,
+                                                       max(c.preempt_after for c in chunks))
+        finally:  # its riders get their records, or, if the worker failed, queue again: the fault is this run's
+            self._hand_back(request.riders, outcomes and [(o, cpu / len(chunks), preempted) for o in outcomes[1:]])
+        status, *result = outcomes[0]
+        if status == "error":
+            raise result[0]
+        return result[0], cpu / len(chunks), preempted
+
+    def _hand_back(self, riders, outcomes):
+        """Give each rider its (outcome, cpu, preempted), or None: it trains no epochs this time and queues again."""
+        with self._lock:
+            for i, rider in enumerate(riders):
+                rider.outcome, rider.back = outcomes[i] if outcomes else None, True
+                rider.turn.notify()
+
+    def _ride_back(self, request):
+        """A rider's (records, cpu, preempted) once the carpool it rode in is back."""
+        with self._lock:
+            while not request.back:
+                if self._closed:
+                    raise TrainingError(CLOSING)
+                request.turn.wait(WATCH_SECONDS)
+        if request.outcome is None:  # its carpool's worker failed: nothing trained, queue again
+            return [], 0.0, False
+        (status, *result), cpu, preempted = request.outcome
+        if status == "error":
+            raise result[0]
+        return result[0], cpu, preempted
 
     def _admit(self, session):
         """The session's account once it has fewer than SESSION_RUNS runs in the pool, yielding Waiting till then
@@ -393,7 +484,7 @@ class TrainingPool:
         key = (0 if guess <= FIRST_SHARE_SECONDS else 1, next(self._tickets))
         turn = self._wait_for_worker(key, guess, guess)
         with contextlib.closing(turn):  # a page stopped in waiting() leaves the line at once
-            worker = _outcome(turn, waiting or (lambda item: None))
+            worker = _outcome(turn, waiting or (lambda item: None)).worker
         try:
             result, *_ = self._run_chunk(worker, task, cpu_seconds, preempt_after=None)
         except RunBudgetError as e:
@@ -423,19 +514,21 @@ class TrainingPool:
 
     # ------------------------------------------------------------------ taking turns
 
-    def _wait_for_worker(self, key, guess, hold):
-        """A free worker for this request once its turn comes, yielding Waiting while others hold them all
-        (a generator: `yield from`). guess: how long its chunk should take; hold: how long it should keep workers
-        from those behind it (its whole first share, for a run in it)."""
+    def _wait_for_worker(self, key, guess, hold, chunk=None):
+        """The request once its turn comes, with a free worker (and the riders it takes along), or taken along in
+        another run's carpool; yielding Waiting while others hold every worker (a generator: `yield from`).
+        guess: how long its chunk should take; hold: how long it should keep workers from those behind it (its
+        whole first share, for a run in it); chunk: a run's chunk (None: a call, which never carpools)."""
+        request = _Request(guess, hold, threading.Condition(self._lock), chunk)
         with self._lock:
             bisect.insort(self._queue, key)
-            self._requests[key] = _Request(guess, hold, threading.Condition(self._lock))
+            self._requests[key] = request
         try:
-            worker = self._take(key, WATCH_SECONDS)
-            while worker is None:
-                yield self._waiting(key)
-                worker = self._take(key, WAIT_REPORT_SECONDS)
-            return worker
+            timeout = WATCH_SECONDS  # a worker that comes free at once spares the page a Waiting
+            while not self._take(key, request, timeout):
+                yield self._waiting(key, guess)
+                timeout = WAIT_REPORT_SECONDS
+            return request
         finally:
             with self._lock:
                 if key in self._requests:  # the page stopped the run while it waited
@@ -443,27 +536,54 @@ class TrainingPool:
                     del self._requests[key]
                     self._wake_heads()
 
-    def _take(self, key, timeout):
-        """The request's worker once fewer requests are ahead of it in line than workers are free; None after
-        `timeout`."""
+    def _take(self, key, request, timeout):
+        """True once fewer requests are ahead of it in line than workers are free (it takes one, and the riders for
+        its carpool), or once another run took it along; False after `timeout`."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            request = self._requests[key]
             while True:
                 if self._closed:
                     raise TrainingError(CLOSING)
+                if request.carpool:
+                    return True
                 if bisect.bisect_left(self._queue, key) < len(self._free):  # as many in front as there are free
-                    self._queue.remove(key)
-                    del self._requests[key]
-                    worker = self._free.pop()
+                    self._leave_line(key)
+                    request.worker = self._free.pop()
+                    request.riders = self._riders(request.chunk)
                     now = time.monotonic()
-                    self._busy[worker] = (now + request.guess, key, request.hold - request.guess)
+                    self._busy[request.worker] = (now + request.guess, key, request.hold - request.guess)
                     self._wake_heads()  # the next in line may take another free worker
-                    return worker
+                    return True
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return None
+                    return False
                 request.turn.wait(left)
+
+    def _leave_line(self, key):
+        """Take a request out of the line (holds the lock)."""
+        del self._queue[bisect.bisect_left(self._queue, key)]
+        del self._requests[key]
+
+    def _riders(self, chunk):
+        """Take out of the line the waiting runs that can share this chunk's carpool (up to CARPOOL_RUNS in all, in
+        line order), marked as taken along (holds the lock). The pool only groups; digitviz.carpool computes."""
+        stream = chunk.stream if chunk is not None else None
+        if stream is None:
+            return []
+        riders = []
+        for key in list(self._queue):
+            rider = self._requests[key]
+            if rider.chunk is None or rider.chunk.stream != stream:
+                continue
+            self._leave_line(key)
+            rider.carpool = True
+            rider.turn.notify()
+            riders.append(rider)
+            if len(riders) == CARPOOL_RUNS - 1:
+                break
+        if riders:
+            self.carpools, self.carpooled = self.carpools + 1, self.carpooled + 1 + len(riders)
+        return riders
 
     def _wake_heads(self):
         """Wake the requests that a free worker now waits for (one each), and no others: waking a whole class in line
@@ -471,10 +591,12 @@ class TrainingPool:
         for key in self._queue[:len(self._free)]:
             self._requests[key].turn.notify()
 
-    def _waiting(self, key):
+    def _waiting(self, key, guess):
         """Where the request stands in line, and when a worker should come free for it if everyone ahead holds
         workers as long as guessed."""
         with self._lock:
+            if key not in self._requests:  # taken along in a carpool a moment ago: it is training
+                return Waiting(1, round(guess, 1))
             now = time.monotonic()
             position = self._queue.index(key) + 1
             free_at = []
@@ -489,7 +611,7 @@ class TrainingPool:
             heapq.heapify(free_at)
             for ahead in self._queue[:position - 1]:
                 heapq.heappush(free_at, heapq.heappop(free_at) + self._requests[ahead].hold)
-            return Waiting(position, round(free_at[0] - now, 1))
+            return Waiting(position, round(free_at[0] - now, 1), starting=not self._free and not self._busy)
 
     def _give_back(self, worker, healthy):
         """The worker is free again, or, if it failed, killed and a new one started in its place."""

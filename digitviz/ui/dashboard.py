@@ -114,7 +114,7 @@ def train_live(run, config, view, server, until=None, show=None):
         with contextlib.closing(records):
             for item in records:
                 if isinstance(item, Waiting):
-                    waiting = text.waiting(item.position, item.eta_seconds)
+                    waiting = text.waiting(item)
                     if waiting != told:  # a class in line: each message only when it says something new
                         view["status"].info(told := waiting, icon=":material/hourglass:")
                     continue

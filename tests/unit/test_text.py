@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from digitviz import TrainConfig, train
+from digitviz import TrainConfig, text, train
 from digitviz.data import ALL_DIGITS
 from digitviz.text import (
     WORD_JOINER,
@@ -21,6 +21,7 @@ from digitviz.text import (
     suggested_lr,
     title,
 )
+from digitviz.workers import Waiting
 
 
 def run(**config):
@@ -104,3 +105,14 @@ def test_plain_markdown_leaves_no_autolink_and_reads_as_typed(raw):
     shown = tokens[0].content
     assert not GFM_URL.search(shown) and not GFM_EMAIL.search(shown), shown
     assert shown.replace(WORD_JOINER, "") == raw
+
+
+def test_a_waiting_run_hears_why_it_waits():
+    """Busy with others' runs, or the server's workers still starting: the words say which (a cold server told a
+    first student that other students' runs were training)."""
+    busy = text.waiting(Waiting(2, 3.2))
+    assert "other students' runs" in busy and "2nd in line" in busy and "about 4 s" in busy
+    cold = text.waiting(Waiting(1, 0.4, starting=True))
+    assert "other students" not in cold and "just started" in cold and "in line" not in cold
+    assert "any moment now" in cold
+    assert "3rd in line" in text.waiting(Waiting(3, 5.0, starting=True))

@@ -140,7 +140,7 @@ def in_worker(server, function, digits, doing, kwargs, guess):
             if pool is None:
                 return function(data=resources.lesson_data(digits)[0], **kwargs)
             return pool.call(function, digits, kwargs, guess=guess, waiting=lambda item: line.info(
-                text.waiting(item.position, item.eta_seconds), icon=":material/hourglass:"))
+                text.waiting(item), icon=":material/hourglass:"))
     except TrainingError as e:
         st.error(str(e), icon=":material/error:")
     except Exception:  # a bug of ours: the log has it, the student a sentence, never a traceback
@@ -453,7 +453,7 @@ def sweep_ui(configs, digits, data, server):
             done.append(r)
             bar.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
         def waiting(item):
-            bar.progress(len(done) / len(configs), text=text.waiting(item.position, item.eta_seconds))
+            bar.progress(len(done) / len(configs), text=text.waiting(item))
         swept = lr_sweep(configs, digits, data, history, pool, progress, waiting, session_id())
     bar.empty()
     return [r.number for r in swept]
