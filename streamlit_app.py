@@ -4,7 +4,12 @@ The page reads top-down like the lesson: the link and the sidebar give the setti
 live into the dashboard, a drawn digit gets a verdict, and the classroom panels open below. Each piece lives in
 `digitviz/ui/`; this file only wires them. Keep its top level free of side effects: worker processes that
 multiprocessing spawns may import it again.
+
+pandas is imported here, whole, before any page draws: plotly looks it up in sys.modules without the import lock,
+and a class's first page loads at once found it half-imported by another session's thread ("partially
+initialized module 'pandas' has no attribute 'Series'", a traceback on the page).
 """
+import pandas  # noqa: F401 (see below)
 import streamlit as st
 import torch
 
@@ -24,6 +29,7 @@ def main():
     # measured, an epoch takes 5.5 ms on one thread here against 15 ms on two. It also shares the cores fairly.
     torch.set_num_threads(1)
     resources.let_scripts_end_at_exit()  # before any torch: an exit meanwhile would abort
+    resources.log_to_server_log()
     server = resources.server_config()
     shared_pool(server.processes)  # the training workers start (importing torch) at the first page load, not its Train
     hidden, link_notes = link.read_link_once(PANELS)

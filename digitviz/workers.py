@@ -496,6 +496,9 @@ class TrainingPool:
     def close(self):
         """Stop every worker now; runs that are training or waiting end with TrainingError(CLOSING)."""
         with self._turns:
+            if not self._closed and self.carpools:
+                log.info("training pool closing: %d carpools formed, %d runs trained in them", self.carpools,
+                         self.carpooled)
             self._closed = True
             workers = [*self._free, *self._busy, *self._starting]
             self._free, self._starting = [], []

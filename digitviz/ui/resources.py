@@ -79,6 +79,18 @@ def _let_scripts_end(seconds):
         os._exit(0)
 
 
+def log_to_server_log():
+    """Once per server process: digitviz's own INFO lines (the training pool's carpools, at its close) go to the
+    server's output beside Streamlit's; without a handler Python drops everything below a warning."""
+    logger = logging.getLogger("digitviz")
+    with _collector_lock:
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+
+
 def server_config():
     """The server's settings from `.streamlit/secrets.toml` (none at all is fine) and the environment."""
     try:
