@@ -67,6 +67,8 @@ def test_a_phone_trains_by_touch_from_the_first_screen(new_context, app_url):
     expect(sidebar).to_have_attribute("data-collapsed", "false")
     thumb = sidebar.locator('input[type=range][aria-label="Learning rate"]')
     expect(thumb).to_be_visible()
+    # the slider as the link set it, before a key moves it: a sidebar just opened has been seen at its first choice
+    expect(thumb).to_have_attribute("aria-valuetext", "1.0")
     since = script_runs(page)
     thumb.focus()
     thumb.press("ArrowRight")

@@ -190,7 +190,11 @@ def test_a_hung_worker_is_killed_and_its_run_told(pool, data, monkeypatch):
     monkeypatch.setattr(workers, "STALL_SECONDS", 1.0)
     run = Background(pool, LONG, cpu_seconds=LONG_CPU_SECONDS)
     run.wait_for_records()
-    stopped, = busy_pids(pool)
+    # the worker in the middle of the run's chunk, as the pool itself records it (sampling CPU time missed it once,
+    # on a loaded machine); stopped at once, with a tenth of a second of its chunk to go at least
+    wait_until(lambda: mid_chunk(pool, workers=1), "the run in the middle of a chunk")
+    with pool._lock:
+        stopped = next(iter(pool._busy)).pid
     os.kill(stopped, signal.SIGSTOP)
     stopped_at = time.monotonic()
     try:
