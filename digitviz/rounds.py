@@ -19,9 +19,11 @@ import json
 import math
 import secrets
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from functools import cached_property
 
 import sqlalchemy as sa
 
@@ -37,6 +39,10 @@ SKETCH_POINTS = 60  # a curve sketched on a phone, thinned to this many points b
 # A whole class behind one school address votes within a minute; a script gets no more than that.
 CLIENT_VOTES, CLIENT_SECONDS = 600, 60
 SESSION_VOTES, SESSION_SECONDS = 10, 10  # a student changing their mind, not a loop
+# Every page of a class reads its round every 2 s (its stage watch), and all of them at once at the reveal: the
+# pages of one server share a read this fresh. A write through this server is seen at once; one through another
+# replica at most this late.
+FRESH_SECONDS = 0.5
 GONE = "This round has ended (or its code is wrong): ask your teacher for the new code."
 CLOSED = {
     "vote_again": "The first vote has closed: the class is voting again now.",
@@ -70,7 +76,13 @@ class Vote:
     session_id: str
     option: int
     name: str | None
-    sketch: tuple | None  # ((x, y), ...), each from 0 to 1
+    stored_sketch: str | None = None  # as the database holds it: JSON, read only when a figure draws it
+
+    @cached_property
+    def sketch(self):
+        """The sketched curve, ((x, y), ...) each from 0 to 1, or None. Read on demand: every page's stage watch
+        reads the round every 2 s for its counts alone, and a class's sketches are most of what it would parse."""
+        return None if self.stored_sketch is None else tuple(tuple(p) for p in json.loads(self.stored_sketch))
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,37 @@ def check_sketch(sketch):
     return points
 
 
+class _Fresh:
+    """The rounds this process read in the last FRESH_SECONDS, by (database, code), shared by every Rounds on the
+    same database. A write through any of them makes the reads from before it stale at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._reads, self._writes = {}, Counter()  # key -> (writes seen, when read, Round); key -> writes so far
+
+    def before_read(self, key):
+        """(the round if read fresh since the last write, the token a new read of it is stored under)"""
+        with self._lock:
+            writes, hit = self._writes[key], self._reads.get(key)
+        token = (writes, time.monotonic())
+        if hit and hit[0] == writes and token[1] - hit[1] < FRESH_SECONDS and hit[2].expires_at > utc(None):
+            return hit[2], token
+        return None, token
+
+    def read(self, key, token, found):
+        with self._lock:
+            self._reads = {k: r for k, r in self._reads.items() if token[1] - r[1] < FRESH_SECONDS}
+            self._reads[key] = (*token, found)
+
+    def wrote(self, key):
+        with self._lock:
+            self._writes[key] += 1
+            self._reads.pop(key, None)
+
+
+_fresh = _Fresh()
+
+
 class Rounds:
     """Class rounds in the class board's database (its engine, its timeouts, its passphrase check)."""
 
@@ -164,6 +207,7 @@ class Rounds:
                 raise BoardError(f"This round is already at '{current}'.")
             conn.execute(rounds_table.update().where(rounds_table.c.code == code).values(stage=stage))
         self._run(update)
+        _fresh.wrote(self._key(code))
         return self.get(code, now)
 
     def vote(self, code, stage, session_id, option, sketch=None, name=None, client=None, now=None):
@@ -191,20 +235,32 @@ class Rounds:
                 code=code, vote=VOTING[stage], session_id=session_id, option=option, name=name,
                 sketch=None if sketch is None else json.dumps(sketch), voted_at=now))
             return VOTING[stage]
-        return self._run(upsert)
+        counted = self._run(upsert)
+        _fresh.wrote(self._key(code))  # the voter's page, drawn next, shows the vote
+        return counted
 
     def get(self, code, now=None):
-        """The round and its votes; BoardError(GONE) for a code that is wrong or has expired."""
-        now = utc(now)
+        """The round and its votes; BoardError(GONE) for a code that is wrong or has expired. `now` (for tests of
+        expiry) always reads the database; otherwise a read from the last FRESH_SECONDS may serve."""
+        shared, token = _fresh.before_read(self._key(code)) if now is None else (None, None)
+        if shared is not None:
+            return shared
+        found = self._read(code, utc(now))
+        if token is not None:
+            _fresh.read(self._key(code), token, found)
+        return found
 
+    def _key(self, code):
+        return str(self.board.engine.url), code
+
+    def _read(self, code, now):
         def read(conn):
             row = conn.execute(sa.select(rounds_table).where(rounds_table.c.code == code)).one_or_none()
             if row is None or utc(row.expires_at) <= now:
                 raise BoardError(GONE)
             votes = {}
             for v in conn.execute(sa.select(votes_table).where(votes_table.c.code == code)):
-                sketch = None if v.sketch is None else tuple(tuple(p) for p in json.loads(v.sketch))
-                votes.setdefault(v.vote, {})[v.session_id] = Vote(v.session_id, v.option, v.name, sketch)
+                votes.setdefault(v.vote, {})[v.session_id] = Vote(v.session_id, v.option, v.name, v.sketch)
             return Round(row.code, question_of(row.question), row.stage, utc(row.expires_at), votes)
         return self._run(read)
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from digitviz import rounds as rounds_module
 from digitviz.board import BoardError
 from digitviz.figures_rounds import RIGHT, predictions_figure, votes_figure
 from digitviz.questions import BANK, custom_question
@@ -22,6 +23,7 @@ from digitviz.rounds import (
     check_sketch,
     round_csv,
     sketch_points,
+    votes_table,
 )
 from digitviz.settings import DEFAULTS
 
@@ -152,6 +154,21 @@ def test_a_sketch_and_a_name_come_back(rounds):
     assert vote.sketch == ((0.0, 0.5), (0.5, 0.9), (1.0, 0.97)) and vote.name == "Ada"
 
 
+def test_a_servers_pages_share_a_fresh_read_and_see_its_writes_at_once(rounds, board, monkeypatch):
+    code = rounds.open(Q, PASS, PASS)  # opened now, and read as the page reads it (no `now`)
+    first = rounds.get(code)
+    assert rounds.get(code) is first  # a class's pages within FRESH_SECONDS: one read of the database
+    Rounds(board).vote(code, "vote", "s1", 1)  # through another Rounds of this process: seen at once
+    seen = rounds.get(code)
+    assert seen.counts(1) == [0, 1, 0, 0]
+    with board.engine.begin() as conn:  # another replica's vote, straight into the database
+        conn.execute(votes_table.insert().values(code=code, vote=1, session_id="s2", option=3,
+                                                 voted_at=datetime.now(timezone.utc)))
+    assert rounds.get(code) is seen  # not yet: the shared read is still fresh
+    monkeypatch.setattr(rounds_module, "FRESH_SECONDS", 0.0)
+    assert rounds.get(code).counts(1) == [0, 1, 0, 1]  # once it is not
+
+
 def test_a_student_voting_in_a_loop_is_slowed_down(rounds):
     code = opened(rounds)
     for i in range(10):
@@ -216,8 +233,12 @@ def test_the_reveal_figures_mark_the_right_answer_and_draw_every_sketch():
     records = list(train(TrainConfig(epochs=2), load_digits()))
     sketches = [((0, 0.5), (1, 0.9)), ((0, 0.6), (0.5, 0.7), (1, 0.8))]
     fig = predictions_figure(sketches, records, 2, own=sketches[0])
-    assert [t.name for t in fig.data] == ["the class's guesses", "the class's guesses", "your guess", "what it did"]
-    assert list(fig.data[1].x) == [0, 1, 2] and list(fig.data[-1].y) == [r.valid_acc for r in records]
+    assert [t.name for t in fig.data] == ["the class's guesses", "your guess", "what it did"]
+    # One line for the whole class, each sketch apart from the next by a gap, in epochs.
+    np.testing.assert_array_equal(fig.data[0].x, [0, 2, np.nan, 0, 1, 2])
+    np.testing.assert_array_equal(fig.data[0].y, [0.5, 0.9, np.nan, 0.6, 0.7, 0.8])
+    assert list(fig.data[-1].y) == [r.valid_acc for r in records]
+    assert [t.name for t in predictions_figure([], records, 2).data] == ["what it did"]  # nobody sketched
 
 
 def test_a_teachers_option_is_text_in_the_votes_chart_not_markup():
