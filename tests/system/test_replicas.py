@@ -5,6 +5,7 @@ and nginx on 127.0.0.1, installing nginx first if it is missing. That needs root
 start it are skipped, except under CI, where nothing may be skipped; a layout that cannot be started is a
 failure, never a skip.
 """
+import asyncio
 import os
 import subprocess
 
@@ -13,7 +14,7 @@ import yaml
 
 from digitviz.board import Board
 from digitviz.questions import BANK
-from digitviz.rounds import Rounds
+from digitviz.rounds import FRESH_SECONDS, Rounds
 from tools import ROOT, replicas
 from tools.stack import SetupError, Stack, compose_nginx_conf, nginx_binary
 from tools.student import run_async
@@ -141,11 +142,13 @@ def test_a_class_round_counts_students_on_both_replicas(stack, routes):
                 await s.vote(code, "vote", question.options[option], name=s.name)
                 assert "Vote counted." in s.texts(), s.texts()
             rounds.advance(code, "vote_again", stack.passphrase, stack.passphrase)
+            await asyncio.sleep(FRESH_SECONDS)  # a move made elsewhere (here, this process) reaches a server this late
             for s, option in zip(students, seconds):
                 await s.poll()  # the page's stage watch sees the second vote
                 await s.vote(code, "vote_again", question.options[option], name=s.name)
                 assert "Vote counted." in s.texts(), s.texts()
             rounds.advance(code, "reveal", stack.passphrase, stack.passphrase)
+            await asyncio.sleep(FRESH_SECONDS)
             for s in students:
                 await s.poll()
                 assert any("2 of the 6 who voted twice" in t for t in s.texts()), s.texts()
