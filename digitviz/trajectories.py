@@ -7,6 +7,7 @@ leaves (Stop, a closed tab), the next follower carries on from the last record, 
 (engine.train continued from a record). Finished runs are forgotten, oldest first, beyond `max_bytes`.
 """
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 
@@ -72,6 +73,24 @@ class TrajectoryCache:
             elif mine:
                 yield from self._produce(key, entry, produce)
                 return
+
+    def prepare(self, key, produce):
+        """Compute run `key` in a background thread unless it is cached or under way, so that a run a whole class
+        will ask for at the same moment (a round's reveal) is ready when they do; True if this started it. Whoever
+        asks meanwhile follows it, as they would follow a student's."""
+        with self.lock:
+            if key in self.entries:
+                return False
+            self.entries[key] = Trajectory()
+        threading.Thread(target=self._prepared, args=(key, produce), name="digitviz-prepare", daemon=True).start()
+        return True
+
+    def _prepared(self, key, produce):
+        try:
+            for _ in self.follow(key, produce):
+                pass
+        except Exception:  # a worker died, the server is closing: whoever asks for the run next computes the rest
+            logging.getLogger(__name__).warning("a run prepared in advance stopped", exc_info=True)
 
     def _produce(self, key, entry, produce):
         """Compute the rest of the run into the entry, yielding each record; leaving early lets another go on."""

@@ -50,6 +50,36 @@ def test_a_run_left_half_way_is_carried_on_by_the_next(data):
     assert rest == [r.valid_acc for r in train(config, data)]
 
 
+def test_a_prepared_run_is_computed_once_in_the_background_for_whoever_asks(data):
+    config, calls = TrainConfig(epochs=8), []
+    cache = TrajectoryCache(max_bytes=10 * 2**20)
+    assert cache.prepare(config, counted(config, data, calls))
+    assert not cache.prepare(config, counted(config, data, calls))  # under way: not a second computation
+    during = [r.valid_acc for r in cache.follow(config, counted(config, data, calls), poll_seconds=0.05)]
+    after = [r.valid_acc for r in cache.follow(config, counted(config, data, calls))]
+    assert during == after == [r.valid_acc for r in train(config, data)] and calls == list(range(1, 9))
+    assert cache.entries[config].done and not cache.prepare(config, counted(config, data, calls))
+
+
+def test_a_prepared_run_that_fails_is_computed_by_whoever_asks_next(data, caplog):
+    config, calls = TrainConfig(epochs=4), []
+    cache = TrajectoryCache(max_bytes=10 * 2**20)
+
+    def dies(start):  # a worker dies after the second epoch
+        for record in counted(config, data, calls)(start):
+            if record.epoch == 3:
+                raise RuntimeError("the worker died")
+            yield record
+
+    cache.prepare(config, dies)
+    for thread in [t for t in threading.enumerate() if t.name == "digitviz-prepare"]:
+        thread.join(30)
+    assert "a run prepared in advance stopped" in caplog.text
+    assert [r.valid_acc for r in cache.follow(config, counted(config, data, calls))] == [
+        r.valid_acc for r in train(config, data)]
+    assert calls == [1, 2, 3, 3, 4]  # epochs 1 and 2 kept; 3 was lost with the worker, then trained again
+
+
 def test_memory_is_capped_oldest_finished_first(data):
     one = sum(record_bytes(r) for r in train(TrainConfig(epochs=3), data))
     cache = TrajectoryCache(max_bytes=int(2.5 * one))
