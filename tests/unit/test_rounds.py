@@ -10,7 +10,7 @@ import pytest
 
 from digitviz import rounds as rounds_module
 from digitviz.board import BoardError
-from digitviz.figures_rounds import RIGHT, predictions_figure, votes_figure
+from digitviz.figures_rounds import RIGHT, predictions_figure, sketch_lines, votes_figure
 from digitviz.questions import BANK, custom_question
 from digitviz.rounds import (
     CLOSED,
@@ -232,13 +232,14 @@ def test_the_reveal_figures_mark_the_right_answer_and_draw_every_sketch():
     assert second.marker.color[Q.answer] == RIGHT and second.y[Q.answer].endswith("✔")
     records = list(train(TrainConfig(epochs=2), load_digits()))
     sketches = [((0, 0.5), (1, 0.9)), ((0, 0.6), (0.5, 0.7), (1, 0.8))]
-    fig = predictions_figure(sketches, records, 2, own=sketches[0])
+    fig = predictions_figure(sketch_lines(sketches, 2), records, 2, own=sketches[0])
     assert [t.name for t in fig.data] == ["the class's guesses", "your guess", "what it did"]
-    # One line for the whole class, each sketch apart from the next by a gap, in epochs.
-    np.testing.assert_array_equal(fig.data[0].x, [0, 2, np.nan, 0, 1, 2])
-    np.testing.assert_array_equal(fig.data[0].y, [0.5, 0.9, np.nan, 0.6, 0.7, 0.8])
+    # One line for the whole class, each sketch apart from the next by a gap, in epochs (single precision).
+    np.testing.assert_array_equal(fig.data[0].x, np.float32([0, 2, np.nan, 0, 1, 2]))
+    np.testing.assert_array_equal(fig.data[0].y, np.float32([0.5, 0.9, np.nan, 0.6, 0.7, 0.8]))
     assert list(fig.data[-1].y) == [r.valid_acc for r in records]
-    assert [t.name for t in predictions_figure([], records, 2).data] == ["what it did"]  # nobody sketched
+    nobody = predictions_figure(sketch_lines([], 2), records, 2)
+    assert [t.name for t in nobody.data] == ["what it did"]
 
 
 def test_a_teachers_option_is_text_in_the_votes_chart_not_markup():
