@@ -59,7 +59,7 @@ def main():
     memory.moved_server_ui()
     memory.forgotten_ui(action)
     link.notes_ui(link_notes, preset, trained=run is not None)
-    results = rounds.round_ui(joined, server) if joined else None
+    results = rounds.round_ui(joined, server, config, digits) if joined else None
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)
     if joined:  # a round's page is the round alone: no classifier, no panels, no remembered runs trained again

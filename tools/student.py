@@ -315,6 +315,8 @@ class Student:
             self.script_run_id = msg.metadata.run.script_run_id
             self._run_awaits = self._awaiting
             self._touched = set()
+            if not msg.metadata.run.fragment_ids:  # as the browser does: a full run drops every fragment's timer,
+                self.auto_reruns.clear()  # and the fragments it calls set theirs again
         elif kind == "file_urls_response":
             self._file_urls[msg.file_urls_response.response_id] = msg.file_urls_response
         elif kind == "auto_rerun":

@@ -61,6 +61,22 @@ def act(action, run, config, digits, view, server):
     return run
 
 
+def prepare(config, digits, server):
+    """Start computing a fresh run that a whole class will ask for at once (a round's experiment, while the class
+    votes), so that its records are in the trajectory cache when they do. In the training workers, once per
+    server; not without workers, where a run takes a page's training slot."""
+    pool = shared_pool(server.processes)
+    if pool is not None:
+        data = resources.lesson_data(digits)[0]
+        resources.trajectories(server.cache_bytes).prepare(
+            run_key(config, digits), lambda start: runs.rest_of(config, digits, data, start, pool, REDRAW_SECONDS))
+
+
+def run_key(config, digits):
+    """A fresh run's key in the trajectory cache: its full config and its data's fingerprint."""
+    return config, digits, resources.lesson_data_key(digits)
+
+
 def wait_for_slot(view, server):
     """Take an in-thread training slot, saying so while others hold them all. Each wait redraws the note: a
     Streamlit call is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a
@@ -102,8 +118,7 @@ def train_live(run, config, view, server, until=None, show=None):
     data, baseline = resources.lesson_data(run.digits)
     pool = shared_pool(server.processes)
     if run.last is None:
-        key = (config, run.digits, resources.lesson_data_key(run.digits))
-        records = resources.trajectories(server.cache_bytes).follow(key, lambda start: trained(
+        records = resources.trajectories(server.cache_bytes).follow(run_key(config, run.digits), lambda start: trained(
             lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS, session_id()), view, server,
             pool))
     else:

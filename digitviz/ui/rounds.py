@@ -14,9 +14,9 @@ import streamlit as st
 
 from digitviz import rounds
 from digitviz.board import BoardError, display_name
-from digitviz.figures_rounds import predictions_figure, votes_figure
+from digitviz.figures_rounds import predictions_figure, sketch_lines, votes_figure
 from digitviz.questions import BANK, custom_question
-from digitviz.settings import DEFAULTS, config_of, digits_of
+from digitviz.settings import DEFAULTS
 from digitviz.text import config_words, plain_markdown
 from digitviz.ui import dashboard, resources
 from digitviz.ui.link import client_key
@@ -74,27 +74,29 @@ def reveal_action(joined):
     return None
 
 
-def round_ui(joined, server):
-    """The question and what the student can do at this stage; returns a placeholder for the reveal's results."""
+def round_ui(joined, server, config, digits):
+    """The question, the experiment (`config` on `digits`) and what the student can do at this stage; returns a
+    placeholder for the reveal's results."""
     q = joined.question
     st.subheader(f"Class round {joined.code}: predict, then watch")
     left, right = st.columns([3, 1])
     left.markdown(f"**{plain_markdown(q.prompt)}**")
-    values = q.settings()
-    config = config_of(values)
-    left.caption(f"The experiment: {config_words(config, digits_of(values))}, {config.epochs} epochs.")
+    left.caption(f"The experiment: {config_words(config, digits)}, {config.epochs} epochs.")
     with right, st.container(key="round-join"):  # on the projector, how the rest of the class joins
         join_ui(joined.code, caption=f"Join round {joined.code}")
     st.html(PHONE_HIDES_JOIN)
-    stage_watch(joined.code, joined.stage, server)
-    if joined.stage in rounds.VOTING:
+    if joined.stage in rounds.VOTING:  # revealed, the page is final (closing changes nothing on it): no more polls
+        stage_watch(joined.code, joined.stage, server)
         vote_ui(joined, server)
+        dashboard.prepare(config, digits, server)  # the reveal's run, computed while the class votes
     return st.empty()
 
 
 @st.fragment(run_every=POLL_SECONDS)
 def stage_watch(code, shown, server):
-    """How many have voted (never how), and a rerun of the whole page once the teacher has moved on."""
+    """How many have voted (never how), and a rerun of the whole page once the teacher has moved on. Only while
+    the class votes: a page that stops calling it stops its timer too (the browser drops every `run_every` timer
+    at a full rerun), so a hundred revealed pages no longer poll the server every 2 s."""
     now = read_round(code, server)
     if now is None:
         return
@@ -193,15 +195,16 @@ def reveal_ui(where, joined, run):
         left, right = st.columns(2)
         second = joined.counts(2) if joined.voters(2) else None
         quiet = {"displayModeBar": False}  # a projected chart to read, not to zoom; its toolbar hid the legend
-        left.plotly_chart(votes_figure(q.options, q.answer, joined.counts(1), second), key="round-votes", config=quiet)
+        left.plotly_chart(class_votes_figure(q.options, q.answer, tuple(joined.counts(1)), second and tuple(second)),
+                          key="round-votes", config=quiet)
         moved, both = joined.moved_to_right()
         if second is not None and q.answer is not None:
             left.caption(f"{moved} of the {both} who voted twice moved to the right answer after discussion.")
-        sketches = [v.sketch for n in (1, 2) for v in joined.votes.get(n, {}).values() if v.sketch]
         mine = joined.own(session_id())
         last = mine.get(2) or mine.get(1)
         records = run.records if run is not None else []
-        right.plotly_chart(predictions_figure(sketches, records, q.settings()["epochs"], last and last.sketch),
+        guesses = class_guesses(joined.code, joined.stage, (joined.voters(1), joined.voters(2)), joined)
+        right.plotly_chart(predictions_figure(guesses, records, q.settings()["epochs"], last and last.sketch),
                            key="round-curves", config=quiet)
         if last is not None:
             verdict = "" if q.answer is None else (" That was right." if last.option == q.answer else
@@ -209,6 +212,21 @@ def reveal_ui(where, joined, run):
             st.info(f"You predicted: **{plain_markdown(q.options[last.option])}**{verdict}")
         if q.explanation:
             st.success(plain_markdown(q.explanation), icon=":material/school:")
+
+
+# At the reveal every page of the class draws the same votes and the same sketches at once: these are made once
+# per round and count (a vote counted since makes them anew), and shared, since Streamlit only reads a figure.
+@st.cache_resource(max_entries=64, show_spinner=False)
+def class_votes_figure(options, answer, first, second):
+    return votes_figure(options, answer, first, second)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def class_guesses(code, stage, voters, _joined):
+    """The class's sketches as one line (figures_rounds.sketch_lines); `_joined`, the round read with these
+    counts, is left out of the key."""
+    sketches = [v.sketch for n in (1, 2) for v in _joined.votes.get(n, {}).values() if v.sketch]
+    return sketch_lines(sketches, _joined.question.settings()["epochs"])
 
 
 def teacher_ui(run, server):

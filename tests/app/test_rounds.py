@@ -1,6 +1,7 @@
 """A class round through the real page (AppTest): the teacher opens it from the panel, students join by the link,
 vote with no controls to change the experiment, and at the reveal each page trains and shows the same run."""
 import json
+import time
 
 import pytest
 import streamlit as st
@@ -9,6 +10,8 @@ from digitviz.board import Board
 from digitviz.questions import BANK
 from digitviz.rounds import CLOSED, Rounds
 from digitviz.text import plain_markdown
+from digitviz.ui import resources
+from digitviz.workers import shared_pool
 from tools.apptest import open_panel, page, press
 
 PASS = "pass phrase"
@@ -105,6 +108,29 @@ def test_the_reveal_trains_the_question_and_shows_the_votes_and_the_explanation(
     assert "The answer was:" in texts(other)
     at.run()
     assert at.session_state.run is run  # the reveal trains once, not at every rerun
+
+
+def test_the_reveals_run_is_trained_while_the_class_votes(class_db, monkeypatch):
+    """With training workers, a page in a round starts the experiment in the background while the class votes: at
+    the reveal each page reads the finished run from the server's trajectory cache, and nothing trains then."""
+    monkeypatch.setenv("DIGITVIZ_TRAINING_PROCESSES", "1")
+    code = class_db.open(Q, PASS, PASS)
+    try:
+        at = page(round=code)
+        cache = resources.trajectories(resources.server_config().cache_bytes)
+        (prepared,) = cache.entries.values()  # the one run the page asked for, before anyone revealed anything
+        deadline = time.monotonic() + 120
+        while not prepared.done and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert prepared.done and prepared.records
+        class_db.advance(code, "reveal", PASS, PASS)
+        at.run()
+        assert not at.exception, at.exception
+        run = at.session_state.run
+        assert len(run.records) == len(prepared.records)
+        assert all(mine is theirs for mine, theirs in zip(run.records, prepared.records))  # read, not trained again
+    finally:
+        shared_pool(1).close()
 
 
 def test_a_wrong_round_code_leaves_a_plain_page(class_db):

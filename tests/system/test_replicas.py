@@ -138,6 +138,7 @@ def test_a_class_round_counts_students_on_both_replicas(stack, routes):
         try:
             for s in students:
                 await s.connect()
+                assert s.auto_reruns, "a voting page watches the round's stage"
             for s, option in zip(students, firsts):
                 await s.vote(code, "vote", question.options[option], name=s.name)
                 assert "Vote counted." in s.texts(), s.texts()
@@ -152,6 +153,7 @@ def test_a_class_round_counts_students_on_both_replicas(stack, routes):
             for s in students:
                 await s.poll()
                 assert any("2 of the 6 who voted twice" in t for t in s.texts()), s.texts()
+                assert not s.auto_reruns, "a revealed page is final: it polls no more"
             return {s.replicas().pop() for s in students}
         finally:
             for s in students:
