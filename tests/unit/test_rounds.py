@@ -3,6 +3,7 @@ one vote per student per stage, counted exactly, refused once its stage has clos
 import csv
 import io
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -167,6 +168,27 @@ def test_a_servers_pages_share_a_fresh_read_and_see_its_writes_at_once(rounds, b
     assert rounds.get(code) is seen  # not yet: the shared read is still fresh
     monkeypatch.setattr(rounds_module, "FRESH_SECONDS", 0.0)
     assert rounds.get(code).counts(1) == [0, 1, 0, 1]  # once it is not
+
+
+def test_pages_asking_at_once_for_a_stale_round_share_one_read(rounds, monkeypatch):
+    code = rounds.open(Q, PASS, PASS)
+    rounds.vote(code, "vote", "s1", 1)  # a write: no fresh read to share
+    reads, read = [], rounds._read
+
+    def slow_read(*args):  # a database read that takes a while, as under a class's load
+        reads.append(args)
+        time.sleep(0.2)
+        return read(*args)
+
+    monkeypatch.setattr(rounds, "_read", slow_read)
+    seen = []
+    pages = [threading.Thread(target=lambda: seen.append(rounds.get(code))) for _ in range(20)]
+    for page in pages:
+        page.start()
+    for page in pages:
+        page.join()
+    assert len(reads) == 1 and len(seen) == 20 and all(r is seen[0] for r in seen)
+    assert seen[0].counts(1) == [0, 1, 0, 0]
 
 
 def test_a_student_voting_in_a_loop_is_slowed_down(rounds):
