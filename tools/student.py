@@ -172,9 +172,12 @@ class Student:
         if token:  # XSRF protection on: the browser echoes the cookie's token as the second subprotocol
             extra["Cookie"] = f"{XSRF_COOKIE}={token}"
             protocols.append(token)
+        # No pings of its own, as a browser: the server pings, and this answers. With the library's default (a ping
+        # every 20 s, the socket dropped when the pong is 20 s late) 92 of a class of 300 hung up on the busy server
+        # with close code 1006, where a browser waits; without it all 300 finished (bench_load, 2026-12-04).
         self.ws = await websockets.connect(self.ws_url, subprotocols=protocols, additional_headers=extra,
                                            origin=self.url, max_size=None, open_timeout=timeout,
-                                           compression=None)
+                                           compression=None, ping_interval=None)
         self.connected_at = time.perf_counter()
         self._reader = asyncio.create_task(self._read(), name=f"student-{self.name}")
         await self.rerun()
