@@ -74,7 +74,9 @@ def sketch(page, code, stage, touch=False):
 
 
 def vote(page, option, touch=False):
-    label = page.get_by_text(Q.options[option], exact=True)
+    wait_ready(page)  # a new stage's rerun ends first: until then the last stage's elements are still on the page
+    # The option in the radio group, not the "Your vote: <option>" of the stage before.
+    label = page.get_by_test_id("stRadioGroup").get_by_text(Q.options[option], exact=True)
     label.tap() if touch else label.click()
     wait_ready(page)
     click(page, page.get_by_role("button", name="Vote", exact=True))
