@@ -32,6 +32,9 @@ from tools.student import Student, run_async, trace
 
 TIMEOUT = 180  # this machine is small and shared: a fresh server's first Train starts its workers (torch) first
 LONG = "epochs=1000"  # the page's longest run: several seconds of training, so that a fault lands mid-run
+# Four times longer (four times the batches an epoch): a worker killed mid-run once found both 1000-epoch runs
+# already done on a quiet machine.
+LONGER = LONG + "&batch_size=64"
 UNREACHABLE = "The class board's database cannot be reached right now"
 
 
@@ -100,7 +103,7 @@ async def train_and_finish(student):
 
 async def two_students_then(server, fault, message):
     """Two students train long runs; `fault(pid)` hits the worker of one of them. Returns (affected, other)."""
-    async with Student(server.url, LONG) as a, Student(server.url, LONG + "&seed=1") as b:
+    async with Student(server.url, LONGER) as a, Student(server.url, LONGER + "&seed=1") as b:
         for s in (a, b):
             await s.click("train")
         await until(lambda: training(a) and training(b), what="both runs training")
