@@ -559,7 +559,9 @@ def test_a_newcomer_is_not_starved_by_two_hostile_tabs(server):
         for tab in hostile:
             await tab.click("train")
         await asyncio.get_running_loop().run_in_executor(None, both_workers_busy, server)
-        await asyncio.sleep(20)  # each worker has imported fastai (never cut short) and is in its epochs
+        # Each worker has imported fastai (never cut short) and is in its epochs; well inside a run's 20 s of CPU
+        # (workers.RUN_CPU_SECONDS): after 20 s here, one hostile run once ran out of it before the newcomer ended.
+        await asyncio.sleep(10)
         newcomer = await Student(server.url, "seed=77").connect(TIMEOUT)
         await train_and_finish(newcomer)
         took = newcomer.finished_at - newcomer.clicked_at
