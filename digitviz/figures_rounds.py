@@ -59,7 +59,8 @@ def predictions_figure(guesses, records, epochs, own=None):
 def sketch_lines(sketches, epochs):
     """All sketches as one line broken by gaps (NaN), in epochs: a class of 100 is one trace, not 100 (100 traces
     took 138 ms a page to build under cProfile). None if nobody sketched. Single precision: a sketch is a few
-    pixels' worth of a small canvas, and at the reveal every page sends it (100 sketches: 70 KB, not 140)."""
+    pixels' worth of a small canvas, and at the reveal every page sends it (with 100 sketches the figure is 79 KB,
+    not 140)."""
     if not sketches:
         return None
     points = [p for s in sketches for p in (*s, (np.nan, np.nan))][:-1]

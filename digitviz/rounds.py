@@ -146,7 +146,8 @@ class _Fresh:
         self._lock = threading.Lock()
         self._reads, self._writes = {}, Counter()  # key -> (writes seen, when read, Round); key -> writes so far
         # One read of a round at a time: when a shared read grows stale, a class's hundred pages would otherwise
-        # all read the database at that moment, each parsing every vote (at a reveal, 12% of the server's time).
+        # all read the database at that moment, each parsing every vote (at a reveal, 12% of py-spy's
+        # samples of the server holding the GIL).
         self._reading = [threading.Lock() for _ in range(stripes)]
 
     def reading(self, key):
