@@ -74,6 +74,16 @@ class Server:
         self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
+    def wait_ready_for_class(self, timeout=60):
+        """Wait until the server has made what a class needs at start (its log says so: digitviz.ui.resources.
+        get_ready), as it has long before a class when the teacher starts it; seconds waited, or RuntimeError."""
+        began = time.monotonic()
+        while "ready for a class" not in self.log_text():
+            if time.monotonic() - began > timeout or not self.alive():
+                raise RuntimeError(f"the server did not get ready for a class in {timeout} s:\n{self.log_text()}")
+            time.sleep(0.1)
+        return time.monotonic() - began
+
     def stop(self):
         """Stop the server (SIGTERM, then SIGKILL after 10 s); its log stays readable until cleanup()."""
         if self.proc.poll() is None:
