@@ -28,6 +28,7 @@ import time
 import psutil
 
 from benchmarks.bench_load import drawn_at
+from tools.processes import training_workers
 from tools.server import Server
 from tools.student import Student, StudentError
 
@@ -37,12 +38,11 @@ OUT_OF_SHARE = "used its share of the server"
 
 
 def worker_cpu(server):
-    """CPU seconds so far of the server's training workers (its children started by multiprocessing's spawn)."""
+    """CPU seconds so far of the server's training workers."""
     total = 0.0
-    for child in psutil.Process(server.pid).children(recursive=True):
+    for pid in training_workers(server.pid):
         try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                total += sum(child.cpu_times()[:2])
+            total += sum(psutil.Process(pid).cpu_times()[:2])
         except psutil.Error:
             pass
     return total

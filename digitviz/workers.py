@@ -77,7 +77,8 @@ START_GUESS_SECONDS = 5.0  # what a wait for a worker that is still starting is 
 # Runs waiting for a worker that see the same batches train together, as one carpool (digitviz.carpool): a block's
 # student-epoch costs a fraction of a lone run's. A hundred fills a worker's cache well; more only make chunks longer.
 CARPOOL_RUNS = 100
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15  # from <linux/prctl.h>
+WORKER_NAME = "digitviz-worker"  # what `ps` (and psutil's name()) shows for a training worker: 15 bytes at most
 
 
 class TrainingError(RuntimeError):
@@ -188,10 +189,14 @@ def _worker_data(digits):
     return load_digits(digits)
 
 
-def _die_with_parent(parent):
-    """Ask Linux to SIGKILL this worker when the thread that started it ends, so no worker outlives the server."""
+def _die_with_parent():
+    """Ask Linux to SIGKILL this worker when the thread that forked it ends (the fork server's, which ends with the
+    server), so no worker outlives the server; and name it, so that `ps` and the fault tests can tell it."""
+    parent = os.getppid()
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_NAME, WORKER_NAME.encode())
     except (OSError, AttributeError):  # not Linux: the pool's close and the daemon flag still end the workers
         pass
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -270,10 +275,10 @@ def _portable(error):
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-def _serve(conn, parent):
+def _serve(conn):
     """A worker's life: announce itself, then do each task it is sent (a function and its arguments) until told to
     stop."""
-    _die_with_parent(parent)
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
     signal.signal(signal.SIGUSR1, _preempt)
     import torch
@@ -292,13 +297,25 @@ def _serve(conn, parent):
         pass
 
 
+def _worker_context():
+    """Workers are forked by multiprocessing's fork server, a process started (by spawn: a fresh Python) at the
+    first worker, which imports digitviz.forkserver_preload once: torch with one thread, the engine and the carpool
+    kernel. A worker then starts in a fraction of a second, where a spawned one imported torch, the server's
+    Streamlit and the kernel again (about 4 s alone, 8 s with two at once beside a first page load), and the workers
+    share those pages with the fork server. Never a plain fork of the server: forking a threaded process (and
+    torch's thread pools) can deadlock the child."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["digitviz.forkserver_preload"])
+    return context
+
+
 class _Worker:
     """One worker process and the pipe to it."""
 
     def __init__(self, context):
         self.conn, child = context.Pipe()
         # daemon: at exit multiprocessing terminates it instead of waiting for it
-        self.process = context.Process(target=_serve, args=(child, os.getpid()), daemon=True,
+        self.process = context.Process(target=_serve, args=(child,), daemon=True,
                                        name="digitviz-trainer")
         self.process.start()
         child.close()
@@ -330,8 +347,7 @@ class TrainingPool:
         if processes < 1:
             raise ValueError(f"a training pool needs at least 1 process, got {processes}")
         self.processes = processes
-        # spawn, not fork: forking a threaded server (and torch's thread pools) can deadlock the child
-        self._context = multiprocessing.get_context("spawn")
+        self._context = _worker_context()
         self._lock = threading.Lock()
         self._turns = threading.Condition(self._lock)  # the keeper waits on it for a worker to replace
         self._tickets = itertools.count()

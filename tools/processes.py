@@ -1,4 +1,5 @@
-"""Watching processes from a test (whether one has ended), and holding a training worker for as long as it needs."""
+"""Watching processes from a test (whether one has ended, which are a server's training workers), and holding a
+training worker for as long as it needs."""
 import os
 import time
 
@@ -16,6 +17,20 @@ def gone(pid, timeout):
             return True
         time.sleep(0.05)
     return False
+
+
+def training_workers(server_pid):
+    """The pids of a server's training workers: its descendants that name themselves so (digitviz.workers forks them
+    from multiprocessing's fork server, whose command line they share)."""
+    from digitviz.workers import WORKER_NAME
+    workers = []
+    for process in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if process.name() == WORKER_NAME:
+                workers.append(process.pid)
+        except psutil.Error:  # ended meanwhile
+            pass
+    return workers
 
 
 def hold_until(path, limit=60.0, data=None):

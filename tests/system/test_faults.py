@@ -26,7 +26,7 @@ from digitviz.runs import FORGOTTEN
 from digitviz.ui.resources import COLLECT_SECONDS
 from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
 from tools.crafted import CRAFTED, GOOD
-from tools.processes import gone
+from tools.processes import gone, training_workers
 from tools.server import Server, healthy
 from tools.student import Student, run_async, trace
 
@@ -45,16 +45,8 @@ def server():
 
 
 def worker_pids(server):
-    """The server's training workers: its children started by multiprocessing's spawn."""
-    children = psutil.Process(server.pid).children(recursive=True)
-    return [p.pid for p in children if "spawn_main" in " ".join(_cmdline(p))]
-
-
-def _cmdline(process):
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
+    """The server's training workers."""
+    return training_workers(server.pid)
 
 
 def busy_worker(server, timeout=30):

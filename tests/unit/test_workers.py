@@ -483,7 +483,8 @@ def test_workers_die_with_their_server():
                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         pids = [int(p) for p in owner.stdout.readline().split()]
-        assert len(pids) == 2 and all(psutil.Process(p).ppid() == owner.pid for p in pids)
+        forkserver = {psutil.Process(p).ppid() for p in pids}  # the workers' parent: the pool's fork server
+        assert len(pids) == 2 and len(forkserver) == 1 and psutil.Process(forkserver.pop()).ppid() == owner.pid
     finally:
         owner.kill()
         owner.wait(10)

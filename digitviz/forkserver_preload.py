@@ -1,0 +1,14 @@
+"""What every training worker needs, imported once by the training pool's fork server before it forks any worker
+(digitviz.workers._worker_context): torch, set to one thread before any computation (so that no OpenMP thread pool
+exists to be lost in a fork), the workers' code, and the carpool kernel compiled or loaded from numba's cache."""
+import torch
+
+torch.set_num_threads(1)
+
+from digitviz import workers  # noqa: E402 (after the thread setting)
+from digitviz.carpool import warm_up  # noqa: E402
+
+try:
+    warm_up()
+except Exception:  # noqa: BLE001 (a fork server that fails its preload would start no worker at all; each warms up)
+    workers.log.exception("the fork server could not warm the carpool kernel up; each worker will")
