@@ -1,11 +1,15 @@
-"""Pure figure builders: records and arrays in, Plotly figures out. Nothing here trains or touches Streamlit.
+"""Pure figure builders: records and arrays in, Plotly figures (or plain pictures) out. Nothing here trains or
+touches Streamlit.
 
 Each figure is written as one plain dict and validated once by `go.Figure(spec)`: ten times cheaper than
 building it up with `update_layout` and `add_hline`, which matters when a server redraws charts for a class.
 """
+import io
+
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+from PIL import Image
+from plotly.colors import get_colorscale, qualitative
 
 # ColorBrewer's RdBu is safe for the common forms of colour blindness; blue (positive) means "pushes towards
 # the first digit" and red "towards the second", centred on white at zero.
@@ -91,27 +95,43 @@ def _grey(z, hovertemplate="%{z:.2f}<extra></extra>", **kw):
                 **kw)
 
 
-def mean_images_figure(means, digits=(3, 7)):
-    """For a pair, the two mean images in grey and their difference in the weight map's colours; for ten, all ten."""
+def mean_images(means, digits=(3, 7)):
+    """The lesson's baseline as pictures, [(caption, (28, 28, 3) uint8 RGB)]: for a pair, the two mean images in grey
+    and their difference in the weight map's colours; for ten, each digit's mean image.
+
+    Pictures, not a Plotly chart: this is the only chart a first page would show, and a browser then loads and
+    starts Plotly's script (1.3 s in Chromium here before the sidebar's Train appeared; more on a phone) and the
+    server serialises the figure at every script run."""
     means = np.asarray(means)
     if len(digits) != 2:
-        return _image([_grey(tile(means, 5))], "", annotations=_labels([str(d) for d in digits], 5), height=320)
+        return [(str(d), grey_rgb(m)) for d, m in zip(digits, means)]
     first, second = digits
     diff = means[0] - means[1]
-    limit = _symmetric_range(diff)
-    bare = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
-    titles = (f"mean {first}", f"mean {second}", f"mean {first} − mean {second}")
-    layout = dict(font=FONT, margin=dict(l=10, r=10, t=40, b=10), height=260, annotations=[
-        dict(text=t, x=(i + 0.5) / 3, y=1, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
-             showarrow=False, font=FONT) for i, t in enumerate(titles)])
-    for i in range(3):  # three square panels side by side
-        n = "" if i == 0 else str(i + 1)
-        layout[f"xaxis{n}"] = dict(domain=[i / 3 + 0.01, (i + 1) / 3 - 0.01], constrain="domain", **bare)
-        layout[f"yaxis{n}"] = dict(autorange="reversed", scaleanchor=f"x{n}", **bare)
-    traces = [_grey(means[0]), _grey(means[1], xaxis="x2", yaxis="y2"),
-              dict(type="heatmap", z=diff, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit, showscale=False,
-                   hovertemplate="%{z:.2f}<extra></extra>", xaxis="x3", yaxis="y3")]
-    return go.Figure(dict(data=traces, layout=layout))
+    return [(f"mean {first}", grey_rgb(means[0])), (f"mean {second}", grey_rgb(means[1])),
+            (f"mean {first} − mean {second}", diverging_rgb(diff, _symmetric_range(diff)))]
+
+
+def grey_rgb(image):
+    """Values in 0..1 as grey pixels, white ink on black as MNIST's digits are."""
+    grey = np.rint(np.clip(np.asarray(image, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def diverging_rgb(values, limit):
+    """Values in -limit..limit in the weight map's colours (DIVERGING, as Plotly interpolates it): white at zero."""
+    stops = get_colorscale(DIVERGING)
+    at = np.array([p for p, _ in stops])
+    rgb = np.array([[int(v) for v in c[4:-1].split(",")] for _, c in stops], dtype=np.float64)
+    t = np.clip((np.asarray(values, dtype=np.float64) / limit + 1) / 2, 0, 1)
+    return np.rint(np.stack([np.interp(t, at, rgb[:, i]) for i in range(3)], axis=-1)).astype(np.uint8)
+
+
+def png(rgb, scale=1):
+    """An RGB picture as PNG bytes, each pixel a `scale` x `scale` square."""
+    big = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    out = io.BytesIO()
+    Image.fromarray(big, "RGB").save(out, format="PNG")
+    return out.getvalue()
 
 
 def digit_figure(image, title="What the model sees"):

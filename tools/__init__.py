@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "streamlit_app.py")  # the page, for AppTest.from_file
+APP = str(ROOT / "page.py")  # the page, for AppTest.from_file (streamlit_app.py serves it)
 
 
 def free_port():

@@ -7,7 +7,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import runs, text
 from digitviz.player import run_payload, start_payload
-from digitviz.ui import CHART, resources
+from digitviz.ui import resources
 from digitviz.ui.player import player_ui
 from digitviz.workers import RunBudgetError, TrainingError, Waiting, shared_pool
 
@@ -37,7 +37,7 @@ def dashboard_ui(digits, baseline, config):
                                        "the second map subtracts the starting weights.")
     with right:
         st.subheader("The lesson's baseline")
-        st.plotly_chart(resources.baseline_figure(digits), key="means", **CHART)
+        st.html(resources.baseline_html(digits))
         st.markdown(text.baseline_text(digits, baseline))
     return view
 

@@ -1,9 +1,8 @@
-"""digitviz: watch a linear model learn to tell 3s from 7s, live. Run with `streamlit run streamlit_app.py`.
+"""The page, as a table of contents: page.py runs `main()` for every script run.
 
 The page reads top-down like the lesson: the link and the sidebar give the settings, Train runs the engine
 live into the dashboard, a drawn digit gets a verdict, and the classroom panels open below. Each piece lives in
-`digitviz/ui/`; this file only wires them. Keep its top level free of side effects: worker processes that
-multiprocessing spawns may import it again.
+`digitviz/ui/`; this file only wires them.
 
 pandas is imported here, whole, before any page draws: plotly looks it up in sys.modules without the import lock,
 and a class's first page loads at once found it half-imported by another session's thread ("partially
@@ -31,7 +30,7 @@ def main():
     resources.let_scripts_end_at_exit()  # before any torch: an exit meanwhile would abort
     resources.log_to_server_log()
     server = resources.server_config()
-    shared_pool(server.processes)  # the training workers start (importing torch) at the first page load, not its Train
+    shared_pool(server.processes)  # started with the server (streamlit_app.py); here too for AppTest
     hidden, link_notes = link.read_link_once(PANELS)
     if link.projected():  # ?panel=board: the class board alone, for the projector
         memory.moved_server_ui()
@@ -75,6 +74,3 @@ def main():
     if joined is None:
         memory.memory_ui()
 
-
-if __name__ == "__main__":
-    main()

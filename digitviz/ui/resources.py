@@ -1,22 +1,25 @@
 """Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only."""
 import atexit
+import base64
 import gc
 import logging
 import os
 import sys
 import threading
 import time
+from html import escape
 
 import streamlit as st
 from streamlit.runtime import Runtime
 
 from digitviz import load_digits, pixel_similarity, train
 from digitviz.board import Board
-from digitviz.figures import mean_images_figure
+from digitviz.figures import mean_images, png
 from digitviz.rounds import Rounds
 from digitviz.server_config import ServerConfig
-from digitviz.settings import DEFAULTS, config_of
+from digitviz.settings import DEFAULTS, config_of, digits_of
 from digitviz.trajectories import TrajectoryCache, data_key
+from digitviz.workers import shared_pool
 
 # `runner.postScriptGC` is off: a full collection after every script run walked millions of objects (torch, plotly)
 # and cost 0.15-0.2 s of the server's CPU per page load and per Train. Closed sessions leave reference cycles all
@@ -91,6 +94,31 @@ def log_to_server_log():
             logger.setLevel(logging.INFO)
 
 
+def get_ready(server):
+    """At server start (streamlit_app.py), before any student: start the training workers, then make what the
+    first page shares (the lesson's digits, the baseline's figure, the default model), so that neither the first
+    page nor the first Train waits for them. Logs how long it took; a failure is logged and left to the first page
+    that needs the same thing, which says what went wrong in its own words."""
+    began, me = time.perf_counter(), threading.current_thread().name
+    log_to_server_log()
+    log = logging.getLogger("digitviz.server")
+    # The caches' spinners look for a page to spin on and warn that this thread has none: true, and expected.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+        lambda record: record.threadName != me)
+    try:
+        shared_pool(server.processes)
+        import pandas  # noqa: F401 (whole, before plotly looks it up: page.py says why)
+        digits = digits_of(DEFAULTS)
+        baseline_html(digits)
+        lesson_data_key(digits)
+        default_model(digits)
+    except Exception:  # noqa: BLE001 (the server serves on; each page meets the problem itself)
+        log.exception("getting ready for a class")
+        return
+    log.info("ready for a class in %.1f s: %d training workers starting, the lesson's data and figures made",
+             time.perf_counter() - began, server.processes)
+
+
 def server_config():
     """The server's settings from `.streamlit/secrets.toml` (none at all is fine) and the environment."""
     try:
@@ -108,9 +136,14 @@ def lesson_data(digits):
 
 
 @st.cache_resource
-def baseline_figure(digits):
-    """Built once per server: the same for everyone, and Streamlit only reads it (it serialises a copy)."""
-    return mean_images_figure(lesson_data(digits)[1].means, digits)
+def baseline_html(digits):
+    """The lesson's mean images, made once per server, as a row of 28x28 PNGs (about 1 kB each) with captions; the
+    page's CSS (assets/page.css, .dv-baseline) scales them to the column with square pixels, on any screen."""
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(png(rgb)).decode()}" alt="{escape(caption)}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+        for caption, rgb in mean_images(lesson_data(digits)[1].means, digits))
+    return f'<div class="dv-baseline">{figures}</div>'
 
 
 @st.cache_resource

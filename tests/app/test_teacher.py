@@ -5,7 +5,7 @@ import pytest
 import streamlit as st
 
 from digitviz.settings import PRESETS, open_presets
-from tools.apptest import page, player, press
+from tools.apptest import open_panel, page, player, press
 
 
 def texts(at, kind):
@@ -90,7 +90,8 @@ def test_a_setting_touched_during_a_run_says_the_run_paused():
 
 
 def test_charts_hide_the_mode_bar_that_covers_their_titles():
-    at = press(page(epochs=2), "train")
+    at = open_panel(press(page(epochs=2), "train"), "inside")  # the page's first view has no Plotly chart at all
+    at.segmented_control(key="inside_view").set_value("threshold").run()
     configs = [json.loads(c.proto.config) if c.proto.config else {} for c in at.get("plotly_chart")]
     assert configs and all(c.get("displayModeBar") is False for c in configs)
 

@@ -1,11 +1,12 @@
-"""The pure figure builders, read back from the Plotly figures they return."""
+"""The pure figure builders, read back from the Plotly figures (and the pictures) they return."""
 import dataclasses
+import io
 
 import numpy as np
 import pytest
 
 from digitviz import TrainConfig, train
-from digitviz.figures import accuracy_range, mean_images_figure, tile, weight_map_figure
+from digitviz.figures import accuracy_range, mean_images, png, tile, weight_map_figure
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +56,29 @@ def test_hidden_units_are_tiled_with_blank_gaps():
 
 
 def test_mean_images_and_their_difference(data):
+    """The baseline's pictures against a reference: grey is the mean itself, 0..1 as 0..255; the difference is
+    white where the means agree and the colour scale's ends where they differ most (blue: the first digit's ink)."""
     from digitviz import pixel_similarity
     b = pixel_similarity(data)
-    fig = mean_images_figure(b.means)
-    assert len(fig.data) == 3
-    np.testing.assert_allclose(np.array(fig.data[2].z), (b.mean3 - b.mean7).numpy(), rtol=1e-6)
-    assert fig.data[2].zmid == 0
-    assert [a.text for a in fig.layout.annotations] == ["mean 3", "mean 7", "mean 3 − mean 7"]
+    (c3, m3), (c7, m7), (cd, diff) = mean_images(b.means)
+    assert (c3, c7, cd) == ("mean 3", "mean 7", "mean 3 − mean 7")
+    assert m3.shape == diff.shape == (28, 28, 3) and m3.dtype == diff.dtype == np.uint8
+    np.testing.assert_array_equal(m3[..., 0], np.rint(b.mean3.numpy().astype(np.float64) * 255))
+    assert (m7[..., 0] == m7[..., 2]).all()  # grey
+    d = (b.mean3 - b.mean7).numpy()
+    assert tuple(diff[np.unravel_index(d.argmax(), d.shape)]) == (5, 48, 97)  # RdBu's blue end
+    red, _, blue = diff[np.unravel_index(d.argmin(), d.shape)]
+    assert red > blue  # the second digit's ink: the red side
+    assert tuple(diff[0, 0]) == (247, 247, 247)  # a corner: no ink in either mean, RdBu's white middle
+    ten = mean_images(np.zeros((10, 28, 28)), tuple(range(10)))
+    assert [c for c, _ in ten] == [str(d) for d in range(10)]
+
+
+def test_png_keeps_every_pixel_as_a_square():
+    from PIL import Image
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    back = np.asarray(Image.open(io.BytesIO(png(rgb, 4))))
+    assert back.shape == (8, 12, 3)
+    np.testing.assert_array_equal(back[::4, ::4], rgb)
+
+

@@ -1,0 +1,29 @@
+"""digitviz's server: `streamlit run streamlit_app.py` serves the page (page.py) to a class.
+
+What a class needs is made when the server starts, not at a student's first click: the training workers start
+(each imports torch and loads the carpool kernel, seconds of work) and the page's imports, data and figures are
+made, in a thread, while the server already answers. Without it the first student to press Train waited about 4 s
+for workers still importing torch (benchmarks/bench_browser.py, "the first Train there, at once").
+
+Keep this file's imports light: torch and the page load in that thread, so the server answers within a second.
+"""
+import contextlib
+import threading
+
+import streamlit as st
+
+
+@contextlib.asynccontextmanager
+async def ready_for_a_class(app):
+    """Streamlit's runtime is up (secrets read) when this runs; the server serves while the thread works."""
+    threading.Thread(target=_get_ready, name="digitviz-get-ready", daemon=True).start()
+    yield
+
+
+def _get_ready():
+    from digitviz.ui import resources  # torch and the engine: seconds
+    resources.get_ready(resources.server_config())
+    from digitviz.ui import page  # noqa: F401 (the rest of the page's modules, before its first visitor)
+
+
+app = st.App("page.py", lifespan=ready_for_a_class)
