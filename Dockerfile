@@ -42,10 +42,10 @@ RUN --mount=type=secret,id=pip_cert \
     fi; \
     pip install -r requirements.txt
 
-# Only what the page needs: the app, its package (with the bundled digits) and its server settings
+# Only what the page needs: the server and the page's script, its package (with the bundled digits) and its server settings
 # (.streamlit/config.toml: XSRF on, 10 MB uploads). No secrets.toml: the board's URL and the teacher's
 # passphrase come from the environment (DIGITVIZ_BOARD_URL, DIGITVIZ_BOARD_PASSPHRASE).
-COPY streamlit_app.py ./
+COPY streamlit_app.py page.py ./
 COPY digitviz/ digitviz/
 COPY .streamlit/config.toml .streamlit/config.toml
 

@@ -205,7 +205,7 @@ def test_docker_image_serves_the_page_and_trains(container):
     assert docker("exec", name, "id", "-u").stdout.strip() == "10001"  # not root
     listing = docker("exec", name, "find", "/app", "-maxdepth", "2", "-not", "-path", "*/digitviz/*").stdout.split()
     assert sorted(listing) == ["/app", "/app/.streamlit", "/app/.streamlit/config.toml", "/app/digitviz",
-                               "/app/requirements.txt", "/app/streamlit_app.py"]
+                               "/app/page.py", "/app/requirements.txt", "/app/streamlit_app.py"]
     env = json.loads(docker("image", "inspect", "--format", "{{json .Config.Env}}", APP_IMAGE).stdout)
     assert not [e for e in env if e.split("=")[0] in ("DIGITVIZ_BOARD_URL", "DIGITVIZ_BOARD_PASSPHRASE", "PIP_CERT")]
     assert docker("exec", name, "test", "-e", "/run/secrets/pip_cert", check=False).returncode == 1
