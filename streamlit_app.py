@@ -15,9 +15,13 @@ import streamlit as st
 
 @contextlib.asynccontextmanager
 async def ready_for_a_class(app):
-    """Streamlit's runtime is up (secrets read) when this runs; the server serves while the thread works."""
+    """Streamlit's runtime is up (secrets read) when this runs; the server serves while the thread works. When the
+    server stops (SIGTERM from docker stop or systemd, Ctrl-C), the workers end here: uvicorn then raises the
+    signal again with its default action, which ends the process at once, so that no exit hook would run."""
     threading.Thread(target=_get_ready, name="digitviz-get-ready", daemon=True).start()
     yield
+    from digitviz.workers import close_all
+    close_all()
 
 
 def _get_ready():

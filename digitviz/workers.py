@@ -790,8 +790,9 @@ def shared_pool(processes):
         return _shared
 
 
-def _close_all():
-    """At exit: every pool's workers end now, and runs still training end with TrainingError(CLOSING)."""
+def close_all():
+    """At exit, or when the server stops: every pool's workers end now, and runs still training end with
+    TrainingError(CLOSING)."""
     for pool in list(_pools):
         pool.close()
 
@@ -799,6 +800,6 @@ def _close_all():
 # Before the interpreter waits for its threads at exit, not after: a page thread in the middle of a run then
 # ends at once with TrainingError(CLOSING) instead of holding the server's exit up (concurrent.futures does so).
 try:
-    threading._register_atexit(_close_all)
+    threading._register_atexit(close_all)
 except (AttributeError, RuntimeError):
-    atexit.register(_close_all)
+    atexit.register(close_all)

@@ -1,6 +1,7 @@
 """The real server as the tests, benchmarks and scripts start it: `streamlit run streamlit_app.py` on a free
 loopback port, with a throwaway data folder."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,12 @@ def healthy(url, timeout=2):
         return http_get(f"{url}/_stcore/health", timeout=timeout)[2].strip() == b"ok"
     except (urllib.error.URLError, OSError):
         return False
+
+
+# How a server ends on SIGTERM (docker stop, systemd) after its graceful shutdown: uvicorn, which serves the st.App in
+# streamlit_app.py, raises the signal again with its default action once it has shut down (since uvicorn 0.29), so
+# that a supervisor sees what ended it: exit status -SIGTERM (143 in a shell), never an abort's -6.
+SIGTERM_EXIT_CODES = (0, -signal.SIGTERM)
 
 
 class Server:

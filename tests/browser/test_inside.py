@@ -28,7 +28,11 @@ def inside(page, app_url, view, epochs=3):
 
 
 def charts(page):
-    page.wait_for_timeout(300)  # Plotly draws a moment after the script run ends
+    """The panel's charts once Plotly has drawn each: its script loads when a page shows its first chart (the page
+    above shows none), and it draws a moment after the script run ends."""
+    page.wait_for_function("""() => [...document.querySelectorAll('.st-key-inside-panel [data-testid=stPlotlyChart]')]
+      .every(box => { const el = box.querySelector('.js-plotly-plot'); return el && el.layout && el.data; })""")
+    page.wait_for_timeout(300)
     return page.evaluate(TITLES)
 
 

@@ -180,9 +180,10 @@ def set_sidebar(page, open_):
 
 
 def charts_outside(page, width):
-    """Bounding boxes of the main area's shown charts (Plotly's and the player's, not those in a closed tab) that
-    stick out of a screen `width` pixels wide."""
-    charts = page.locator("[data-testid=stMain] .js-plotly-plot, [data-testid=stMain] canvas.dvp-canvas")
+    """Bounding boxes of the main area's shown charts and pictures (Plotly's, the player's, the baseline's; not those
+    in a closed tab) that stick out of a screen `width` pixels wide."""
+    charts = page.locator("[data-testid=stMain] .js-plotly-plot, [data-testid=stMain] canvas.dvp-canvas, "
+                          "[data-testid=stMain] .dv-baseline img")
     boxes = [charts.nth(i).bounding_box() for i in range(charts.count())]
     return [b for b in boxes if b and (b["x"] < -1 or b["x"] + b["width"] > width + 1)]
 
@@ -209,7 +210,7 @@ def test_the_page_fits_phone_and_projector_screens(new_context, app_url, name, w
 
     assert horizontal_overflow(page) == []
     assert page.locator(f"{PLAYER} canvas").count() == 4  # accuracy, loss, the weights and their change
-    assert page.locator("[data-testid=stMain] .js-plotly-plot").count() >= 1  # the baseline's mean images
+    assert page.locator("[data-testid=stMain] .dv-baseline img").count() == 3  # the baseline's mean images
     assert charts_outside(page, width) == []
     if name == "projector":  # curves and weight map on one screen, the page scrolled to the top: no scrolling
         page.evaluate("() => { window.scrollTo(0, 0); document.querySelector('[data-testid=stMain]').scrollTo(0, 0); }")

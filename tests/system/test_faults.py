@@ -27,7 +27,7 @@ from digitviz.ui.resources import COLLECT_SECONDS
 from digitviz.workers import STALL_SECONDS, WORKER_LOST, WORKER_STUCK
 from tools.crafted import CRAFTED, GOOD
 from tools.processes import gone, training_workers
-from tools.server import Server, healthy
+from tools.server import SIGTERM_EXIT_CODES, Server, healthy
 from tools.student import Student, run_async, trace
 
 TIMEOUT = 180  # this machine is small and shared: a fresh server's first Train starts its workers (torch) first
@@ -218,7 +218,7 @@ def test_sigterm_ends_server_workers_and_database_connections(board_server, priv
         # Measured 4-5.5 s on this shared 2-core machine: most of it is the interpreter's own teardown (torch's)
         # after Streamlit has stopped, with no Python frame left; before, the server needed SIGKILL after 10 s.
         assert stopped < 8, stopped
-        assert board_server.proc.returncode == 0
+        assert board_server.proc.returncode in SIGTERM_EXIT_CODES
         time.sleep(0.5)  # the database notices a closed socket at once, but it reports it a moment later
         with admin.connect() as conn:
             assert conn.execute(count).scalar() == 0
@@ -252,10 +252,11 @@ def sigterm(server):
 
 @pytest.mark.parametrize("tabs", ["closed", "training", "computing"])
 def test_sigterm_exits_cleanly_whatever_the_pages_are_doing(server, tabs):
-    """Exit code 0, no abort in the log, no worker left: after the only tab closed; while a tab's run trains on a
-    worker; while the server itself computes for a tab (all ten digits: the first image to classify trains the
-    page's default model there, seconds of torch in a Streamlit script thread). Before, the interpreter's exit
-    ended that thread mid-torch and aborted: exit code -6, "terminate called without an active exception"."""
+    """A graceful exit (SIGTERM_EXIT_CODES), no abort in the log, no worker left: after the only tab closed; while a
+    tab's run trains on a worker; while the server itself computes for a tab (all ten digits: the first image to
+    classify trains the page's default model there, seconds of torch in a Streamlit script thread). Before, the
+    interpreter's exit ended that thread mid-torch and aborted: exit code -6, "terminate called without an active
+    exception"."""
     async def scenario():
         if tabs == "computing":
             async with Student(server.url, "digits=all") as student:
@@ -281,7 +282,7 @@ def test_sigterm_exits_cleanly_whatever_the_pages_are_doing(server, tabs):
         outcome = sigterm(server)
     code, stopped, left = outcome
     log = server.log_text()
-    assert code == 0 and "terminate called" not in log, (code, log[-2000:])
+    assert code in SIGTERM_EXIT_CODES and "terminate called" not in log, (code, log[-2000:])
     assert left == [], left
     assert stopped < 8, stopped  # docker stop waits 10 s before SIGKILL
 
