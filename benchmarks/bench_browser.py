@@ -92,7 +92,7 @@ def start_up(browser):
     usable page (the browser asks at once); then that first student's Train at once, as the page comes (30 epochs):
     (click to the first epoch drawn, click to the last update)."""
     began = time.perf_counter()
-    server = h.start_server()
+    server = h.start_server(ready_for_class=False)
     healthy = time.perf_counter() - began
     page = new_page(browser)
     page.goto(server.url)
@@ -109,7 +109,7 @@ def first_visitor(browser):
     """A server started before the class, as a teacher does: left to get ready, then the first student's page load
     (seconds to a usable page) and first Train (click to the first epoch drawn, to the last update). Returns the
     server, still running, and (seconds it took to get ready, page load, (first epoch, last update))."""
-    server = h.start_server()
+    server = h.start_server(ready_for_class=False)
     ready = server.wait_ready_for_class()
     page = new_page(browser)
     began = time.perf_counter()

@@ -46,10 +46,11 @@ def find_chromium():
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
 
 
-def start_server():
+def start_server(ready_for_class=True):
     """The real server on a free loopback port, with a throwaway data folder (tools.server.Server, shared with
-    the load benchmark); RuntimeError with the server's log if it does not come up."""
-    return Server(timeout=SERVER_START_SECONDS)
+    the load benchmark), ready for a class unless asked not to wait; RuntimeError with the server's log if it does
+    not come up."""
+    return Server(timeout=SERVER_START_SECONDS, ready_for_class=ready_for_class)
 
 
 # ---------------------------------------------------------------- the page

@@ -42,13 +42,14 @@ SIGTERM_EXIT_CODES = (0, -signal.SIGTERM)
 
 class Server:
     """`streamlit run streamlit_app.py` on a free loopback port, as the tests start it, with its own data
-    folder (so the class board's SQLite file is a throwaway one) and its output in a log file.
+    folder (so the class board's SQLite file is a throwaway one) and its output in a log file; by default it is
+    returned once it has got ready for a class (its workers started, the shared data made).
 
         with Server(extra_args=["--server.maxMessageSize", "2"]) as server:
             ... server.url, server.pid, server.log_text()
     """
 
-    def __init__(self, extra_args=(), timeout=90, attempts=3, extra_env=None):
+    def __init__(self, extra_args=(), timeout=90, attempts=3, extra_env=None, ready_for_class=True):
         self.data_dir = tempfile.TemporaryDirectory(prefix="digitviz-students-")
         for attempt in range(attempts):
             self.port = free_port()
@@ -61,6 +62,8 @@ class Server:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
                 if healthy(self.url):
+                    if ready_for_class:  # as a teacher's server is before the class: tests measure a class, not
+                        self._ready_or_stop(timeout)  # the server's own start (imports, workers forking)
                     return
                 time.sleep(0.2)
             text, exited = self.log_text(), self.proc.poll() is not None
@@ -81,13 +84,20 @@ class Server:
         self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
+    def _ready_or_stop(self, timeout):
+        try:
+            self.wait_ready_for_class(timeout)
+        except RuntimeError:
+            self.cleanup()
+            raise
+
     def wait_ready_for_class(self, timeout=60):
         """Wait until the server has made what a class needs at start (its log says so: digitviz.ui.resources.
         get_ready), as it has long before a class when the teacher starts it; seconds waited, or RuntimeError."""
         began = time.monotonic()
-        while "ready for a class" not in self.log_text():
-            if time.monotonic() - began > timeout or not self.alive():
-                raise RuntimeError(f"the server did not get ready for a class in {timeout} s:\n{self.log_text()}")
+        while "ready for a class in" not in (log := self.log_text()):
+            if time.monotonic() - began > timeout or not self.alive() or "getting ready for a class" in log:
+                    raise RuntimeError(f"the server did not get ready for a class in {timeout} s:\n{log}")
             time.sleep(0.1)
         return time.monotonic() - began
 
