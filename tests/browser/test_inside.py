@@ -27,11 +27,13 @@ def inside(page, app_url, view, epochs=3):
     return app
 
 
-def charts(page):
-    """The panel's charts once Plotly has drawn each: its script loads when a page shows its first chart (the page
-    above shows none), and it draws a moment after the script run ends."""
-    page.wait_for_function("""() => [...document.querySelectorAll('.st-key-inside-panel [data-testid=stPlotlyChart]')]
-      .every(box => { const el = box.querySelector('.js-plotly-plot'); return el && el.layout && el.data; })""")
+def charts(page, at_least=1):
+    """The panel's charts once Plotly has drawn at least `at_least` of them, and each it shows: its script loads when
+    a page shows its first chart (the page above shows none), and it draws a moment after the script run ends."""
+    page.wait_for_function("""n => {
+      const boxes = [...document.querySelectorAll('.st-key-inside-panel [data-testid=stPlotlyChart]')];
+      const drawn = box => { const el = box.querySelector('.js-plotly-plot'); return el && el.layout && el.data; };
+      return boxes.length >= n && boxes.every(drawn); }""", arg=at_least)
     page.wait_for_timeout(300)
     return page.evaluate(TITLES)
 
