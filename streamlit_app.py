@@ -25,6 +25,8 @@ async def ready_for_a_class(app):
 
 
 def _get_ready():
+    from digitviz.forking import start_fork_server
+    start_fork_server()  # first: it imports torch in its own process while this one imports the page, on two cores
     from digitviz.ui import resources  # torch and the engine: seconds
     resources.get_ready(resources.server_config())
     from digitviz.ui import page  # noqa: F401 (the rest of the page's modules, before its first visitor)

@@ -1,5 +1,5 @@
 """What every training worker needs, imported once by the training pool's fork server before it forks any worker
-(digitviz.workers._worker_context): torch, set to one thread before any computation (so that no OpenMP thread pool
+(digitviz.forking): torch, set to one thread before any computation (so that no OpenMP thread pool
 exists to be lost in a fork), the workers' code, and the carpool kernel compiled or loaded from numba's cache."""
 import torch
 

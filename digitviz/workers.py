@@ -32,7 +32,6 @@ import ctypes
 import heapq
 import itertools
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
@@ -46,6 +45,7 @@ from multiprocessing.connection import wait
 from digitviz.carpool import carpool_key, train_carpool, warm_up
 from digitviz.data import load_digits
 from digitviz.engine import train
+from digitviz.forking import worker_context
 
 log = logging.getLogger(__name__)
 
@@ -297,18 +297,6 @@ def _serve(conn):
         pass
 
 
-def _worker_context():
-    """Workers are forked by multiprocessing's fork server, a process started (by spawn: a fresh Python) at the
-    first worker, which imports digitviz.forkserver_preload once: torch with one thread, the engine and the carpool
-    kernel. A worker then starts in a fraction of a second, where a spawned one imported torch, the server's
-    Streamlit and the kernel again (about 4 s alone, 8 s with two at once beside a first page load), and the workers
-    share those pages with the fork server. Never a plain fork of the server: forking a threaded process (and
-    torch's thread pools) can deadlock the child."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["digitviz.forkserver_preload"])
-    return context
-
-
 class _Worker:
     """One worker process and the pipe to it."""
 
@@ -347,7 +335,7 @@ class TrainingPool:
         if processes < 1:
             raise ValueError(f"a training pool needs at least 1 process, got {processes}")
         self.processes = processes
-        self._context = _worker_context()
+        self._context = worker_context()  # workers forked from a fork server that has imported torch once
         self._lock = threading.Lock()
         self._turns = threading.Condition(self._lock)  # the keeper waits on it for a worker to replace
         self._tickets = itertools.count()
