@@ -96,7 +96,7 @@ def log_to_server_log():
 
 def get_ready(server):
     """At server start (streamlit_app.py), before any student: start the training workers, then make what the
-    first page shares (the lesson's digits, the baseline's figure, the default model), so that neither the first
+    first page shares (the lesson's digits, the baseline's pictures, the default model), so that neither the first
     page nor the first Train waits for them. Logs how long it took; a failure is logged and left to the first page
     that needs the same thing, which says what went wrong in its own words."""
     began, me = time.perf_counter(), threading.current_thread().name
@@ -107,7 +107,7 @@ def get_ready(server):
         lambda record: record.threadName != me)
     try:
         shared_pool(server.processes)
-        import pandas  # noqa: F401 (whole, before plotly looks it up: page.py says why)
+        import pandas  # noqa: F401 (whole, before plotly looks it up: digitviz/ui/page.py says why)
         digits = digits_of(DEFAULTS)
         baseline_html(digits)
         lesson_data_key(digits)
@@ -115,7 +115,7 @@ def get_ready(server):
     except Exception:  # noqa: BLE001 (the server serves on; each page meets the problem itself)
         log.exception("getting ready for a class")
         return
-    log.info("ready for a class in %.1f s: %d training workers starting, the lesson's data and figures made",
+    log.info("ready for a class in %.1f s: %d training workers starting, the lesson's data and pictures made",
              time.perf_counter() - began, server.processes)
 
 
