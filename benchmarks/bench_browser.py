@@ -94,13 +94,7 @@ def start_up(browser):
     began = time.perf_counter()
     server = h.start_server(ready_for_class=False)
     healthy = time.perf_counter() - began
-    page = new_page(browser)
-    page.goto(server.url)
-    h.wait_ready(page, since=0, start_timeout=60_000)
-    h.button(page, "Train").wait_for(state="visible")
-    usable = time.perf_counter() - began
-    first = timed_train(page, TrainConfig().epochs)[:2]
-    page.context.close()
+    usable, first = first_page(browser, server.url, began)
     server.cleanup()
     return healthy, usable, first
 
@@ -111,15 +105,20 @@ def first_visitor(browser):
     server, still running, and (seconds it took to get ready, page load, (first epoch, last update))."""
     server = h.start_server(ready_for_class=False)
     ready = server.wait_ready_for_class()
+    return server, (ready, *first_page(browser, server.url, time.perf_counter()))
+
+
+def first_page(browser, url, began):
+    """Open the page: seconds from `began` until it is usable (Train visible, the script idle), and its first Train
+    at once (the page's default epochs): (click to the first epoch drawn, to the last update)."""
     page = new_page(browser)
-    began = time.perf_counter()
-    page.goto(server.url)
+    page.goto(url)
     h.wait_ready(page, since=0, start_timeout=60_000)
     h.button(page, "Train").wait_for(state="visible")
     usable = time.perf_counter() - began
     first = timed_train(page, TrainConfig().epochs)[:2]
     page.context.close()
-    return server, (ready, usable, first)
+    return usable, first
 
 
 def timed_train(page, epochs):
