@@ -97,7 +97,7 @@ class Server:
         began = time.monotonic()
         while "ready for a class in" not in (log := self.log_text()):
             if time.monotonic() - began > timeout or not self.alive() or "getting ready for a class" in log:
-                    raise RuntimeError(f"the server did not get ready for a class in {timeout} s:\n{log}")
+                raise RuntimeError(f"the server did not get ready for a class in {timeout} s:\n{log}")
             time.sleep(0.1)
         return time.monotonic() - began
 

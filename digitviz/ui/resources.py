@@ -107,7 +107,6 @@ def get_ready(server):
         lambda record: record.threadName != me)
     try:
         shared_pool(server.processes)
-        import pandas  # noqa: F401 (whole, before plotly looks it up: digitviz/ui/page.py says why)
         digits = digits_of(DEFAULTS)
         baseline_html(digits)
         lesson_data_key(digits)
