@@ -3,7 +3,7 @@
 What a class needs is made when the server starts, not at a student's first click: the training workers start
 (their fork server imports torch and loads the carpool kernel once: seconds of work) and the page's imports, data
 and pictures are made, in a thread, while the server already answers. Before, the first student to press Train
-waited 3.8-5.6 s for workers still importing torch (benchmarks/bench_browser.py, "its first Train, at once").
+waited 3.8-4.4 s for workers still importing torch (benchmarks/bench_browser.py, "its first Train, at once").
 
 Keep this file's imports light: torch and the page load in that thread, so the server answers within a second.
 """
