@@ -3,6 +3,7 @@
 Each rate is an ordinary Run (digitviz.runs), appended to the session's history, so any point of the sweep's
 U-curve can be opened in Compare runs. Nothing here imports Streamlit.
 """
+import contextlib
 import dataclasses
 import math
 
@@ -19,21 +20,23 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
     return [dataclasses.replace(config, lr=float(lr), epochs=epochs) for lr in rates], note
 
 
-def lr_sweep(configs, digits, data, history, pool=None, done=None, waiting=None, session=None):
-    """Train each config to its end as a Run appended to `history`; `done(run)` after each, and `waiting(Waiting)`
-    while a run waits for a worker (the page's chance to say so, and to be stopped). `session`: whose share of the
-    workers it draws on. Returns the runs."""
+def lr_sweep(configs, digits, history, trainer, done=None, waiting=None, session=None):
+    """Train each config to its end as a Run appended to `history`, through the server's way in to training
+    (digitviz.training: a sweep someone already ran is read from the run cache); `done(run)` after each, and
+    `waiting(Waiting)` while a run waits its turn (the page's chance to say so, and to be stopped). `session`: whose
+    share of the workers it draws on. Returns the runs."""
     swept = []
     for config in configs:
         run = runs.start_run(history, config, digits)
         token = run.claim()
         try:
-            for record in runs.records(run, config, data, pool, session=session):
-                if isinstance(record, Waiting):  # the pool's turns: this sweep waits like any run
-                    if waiting:
-                        waiting(record)
-                else:
-                    run.add(record, token)
+            with contextlib.closing(trainer.records(run, config, session)) as records:  # stopped: let go at once
+                for record in records:
+                    if isinstance(record, Waiting):  # the server's turns: this sweep waits like any run
+                        if waiting:
+                            waiting(record)
+                    else:
+                        run.add(record, token)
         except TrainingError as e:  # a worker lost or out of time: the point shows what it reached, and why
             run.stopped(str(e))
             if not run.records:

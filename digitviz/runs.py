@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass, field
 
 from digitviz.config import MAX_EPOCHS
-from digitviz.engine import train
 from digitviz.export import settings_json
 from digitviz.settings import CONTROLS, DEFAULTS, Control, config_of, digits_of, from_query
 from digitviz.text import plain_markdown
@@ -258,28 +257,6 @@ def fitted_config(config, train_size):
                      "run gets its turn.")
         config = dataclasses.replace(config, epochs=epochs)
     return config, notes
-
-
-def records(run, config, data, pool=None, chunk_seconds=0.25, session=None):
-    """The run's next config.epochs records: from the worker processes, or from this thread when there are none.
-    `session`: the browser tab whose share of the workers it draws on (digitviz.workers)."""
-    return _trained(config, run.digits, data, run.last, pool, chunk_seconds, session)
-
-
-def rest_of(config, digits, data, start, pool=None, chunk_seconds=0.25, session=None):
-    """A fresh run's records after `start` (None: from the beginning), up to its config.epochs in all: how a run
-    that someone else began goes on (digitviz.trajectories)."""
-    done = start.epoch if start is not None else 0
-    if done >= config.epochs or (start is not None and start.diverged):
-        return iter(())
-    return _trained(dataclasses.replace(config, epochs=config.epochs - done), digits, data, start, pool,
-                    chunk_seconds, session)
-
-
-def _trained(config, digits, data, start, pool, chunk_seconds, session):
-    if pool is None:
-        return train(config, data, start=start)
-    return pool.train(config, digits, start=start, chunk_seconds=chunk_seconds, session=session)
 
 
 def classifier(run, digits, loaded=None):

@@ -138,6 +138,9 @@ def ordinal(n):
 
 def waiting(item):
     """A run waiting for a worker (digitviz.workers.Waiting): why, its place in line and an honest estimate."""
+    if item.slot:
+        return ("Waiting for a free training slot: other students' runs are training on this server right now. "
+                "Yours starts as soon as it is its turn.")
     when = "any moment now" if item.eta_seconds < 1 else f"in about {math.ceil(item.eta_seconds)} s"
     if item.starting:
         place = "" if item.position == 1 else f" Yours is {ordinal(item.position)} in line."

@@ -103,10 +103,13 @@ TRY_AGAIN = " Your epochs so far are kept: press **Resume** to go on, or **Train
 @dataclass(frozen=True)
 class Waiting:
     """Every worker is busy: this run is `position`th in line (1 is next) and should start in about eta_seconds.
-    starting: no worker is ready yet (the server has just started them), rather than busy with others' runs."""
+    starting: no worker is ready yet (the server has just started them), rather than busy with others' runs.
+    slot: a server without workers, where runs train in the page's thread: every training slot is taken, and
+    there is no line to count (digitviz.training)."""
     position: int
     eta_seconds: float
     starting: bool = False
+    slot: bool = False
 
 
 @dataclass

@@ -7,12 +7,12 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitviz import runs, text
 from digitviz.player import run_payload, start_payload
+from digitviz.training import CHUNK_SECONDS
 from digitviz.ui import resources
 from digitviz.ui.player import player_ui
-from digitviz.workers import RunBudgetError, TrainingError, Waiting, shared_pool
+from digitviz.workers import RunBudgetError, TrainingError, Waiting
 
-REDRAW_SECONDS = 0.25  # the player gets more records at least 4 times a second while training; it animates between
-SLOT_POLL_SECONDS = 1.0  # how soon a waiting run that was stopped, or whose student left, lets go
+REDRAW_SECONDS = CHUNK_SECONDS  # the player gets more records as often as they come; it animates between them
 
 
 def current_run(action):
@@ -61,43 +61,6 @@ def act(action, run, config, digits, view, server):
     return run
 
 
-def prepare(config, digits, server):
-    """Start computing a fresh run that a whole class will ask for at once (a round's experiment, while the class
-    votes), so that its records are in the trajectory cache when they do. In the training workers, once per
-    server; not without workers, where a run takes a page's training slot."""
-    pool = shared_pool(server.processes)
-    if pool is not None:
-        data = resources.lesson_data(digits)[0]
-        resources.trajectories(server.cache_bytes).prepare(
-            run_key(config, digits), lambda start: runs.rest_of(config, digits, data, start, pool, REDRAW_SECONDS))
-
-
-def run_key(config, digits):
-    """A fresh run's key in the trajectory cache: its full config and its data's fingerprint."""
-    return config, digits, resources.lesson_data_key(digits)
-
-
-def wait_for_slot(view, server):
-    """Take an in-thread training slot, saying so while others hold them all. Each wait redraws the note: a
-    Streamlit call is where a session that closed its tab (or pressed Stop) gets stopped, so nobody waits for a
-    gone student."""
-    slots = resources.training_slots(server.slots)
-    while not slots.acquire(timeout=SLOT_POLL_SECONDS):
-        view["status"].info("Waiting for a free training slot: other students' runs are training on this server "
-                            "right now. Yours starts as soon as it is its turn.", icon=":material/hourglass:")
-    return slots
-
-
-def trained(records, view, server, pool):
-    """`records()`, holding an in-thread slot while it runs; the worker pool takes its own turns."""
-    slots = None if pool else wait_for_slot(view, server)
-    try:
-        yield from records()
-    finally:
-        if slots is not None:
-            slots.release()
-
-
 def restore_live(run, view, server, show=None):
     """Train a run remembered by the browser again, up to where it was, as Train, Step and Resume trained it: its
     first stretch through the run cache, each later one at the rate it had. True once it is back where it was."""
@@ -110,27 +73,22 @@ def restore_live(run, view, server, show=None):
 
 def train_live(run, config, view, server, until=None, show=None):
     """Train, appending every record to the run and sending the player more at most every REDRAW_SECONDS; True
-    if the loop ran to its end (or to epoch `until`). A fresh run comes through the server's trajectory cache:
-    whoever asked for the same settings first computes it, and everyone else reads the same records (Step and
-    Resume continue one student's own run). A run the server could not finish (its worker died or hung, its time
-    ran out) keeps its epochs and says why. show(run): how the run is drawn, the player by default."""
+    if the loop ran to its end (or to epoch `until`). The page only draws: how the records are computed (the
+    server's run cache, a carpool in the workers, this thread) is digitviz.training's. A run the server could not
+    finish (its worker died or hung, its time ran out) keeps its epochs and says why. show(run): how the run is
+    drawn, the player by default."""
+    baseline = resources.lesson_data(run.digits)[1]
     show = show or (lambda run: draw(run, view, baseline))
-    data, baseline = resources.lesson_data(run.digits)
-    pool = shared_pool(server.processes)
-    if run.last is None:
-        records = resources.trajectories(server.cache_bytes).follow(run_key(config, run.digits), lambda start: trained(
-            lambda: runs.rest_of(config, run.digits, data, start, pool, REDRAW_SECONDS, session_id()), view, server,
-            pool))
-    else:
-        records = trained(lambda: runs.records(run, config, data, pool, REDRAW_SECONDS, session_id()), view, server,
-                          pool)
+    records = resources.trainer(server).records(run, config, session_id())
     next_draw, token, told = 0.0, run.claim(), None
     try:
         with contextlib.closing(records):
             for item in records:
                 if isinstance(item, Waiting):
                     waiting = text.waiting(item)
-                    if waiting != told:  # a class in line: each message only when it says something new
+                    # A class in line: each message only when it says something new. A wait for an in-thread slot
+                    # says nothing new, but each redraw is where a student who left stops waiting.
+                    if waiting != told or item.slot:
                         view["status"].info(told := waiting, icon=":material/hourglass:")
                     continue
                 if not run.add(item, token):  # a newer script run has taken this run over (Stop, Step, ...)

@@ -18,7 +18,6 @@ from digitviz.text import title
 from digitviz.ui import appearance, dashboard, link, memory, resources, rounds, sidebar
 from digitviz.ui.classify import classify_ui
 from digitviz.ui.panels import PANELS, board, panels_ui
-from digitviz.workers import shared_pool
 
 
 def main():
@@ -30,7 +29,7 @@ def main():
     resources.let_scripts_end_at_exit()  # before any torch: an exit meanwhile would abort
     resources.log_to_server_log()
     server = resources.server_config()
-    shared_pool(server.processes)  # started with the server (streamlit_app.py); here too for AppTest
+    resources.trainer(server)  # its workers start with the server (streamlit_app.py); here too, for AppTest
     hidden, link_notes = link.read_link_once(PANELS)
     if link.projected():  # ?panel=board: the class board alone, for the projector
         memory.moved_server_ui()

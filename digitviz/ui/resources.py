@@ -18,6 +18,7 @@ from digitviz.figures import mean_images, png
 from digitviz.rounds import Rounds
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of, digits_of
+from digitviz.training import Trainer
 from digitviz.trajectories import TrajectoryCache, data_key
 from digitviz.workers import shared_pool
 
@@ -143,6 +144,13 @@ def baseline_html(digits):
         f"<figcaption>{escape(caption)}</figcaption></figure>"
         for caption, rgb in mean_images(lesson_data(digits)[1].means, digits))
     return f'<div class="dv-baseline">{figures}</div>'
+
+
+def trainer(server):
+    """This server's one way in to training (digitviz.training): its workers (or its in-thread slots) and its run
+    cache. Cheap to build at each call; the worker pool is not a Streamlit cache's to hold (see training_slots)."""
+    return Trainer(shared_pool(server.processes), training_slots(server.slots), trajectories(server.cache_bytes),
+                   lesson=lambda digits: (lesson_data(digits)[0], lesson_data_key(digits)))
 
 
 @st.cache_resource

@@ -88,7 +88,7 @@ def round_ui(joined, server, config, digits):
     if joined.stage in rounds.VOTING:  # revealed, the page is final (closing changes nothing on it): no more polls
         stage_watch(joined.code, joined.stage, server)
         vote_ui(joined, server)
-        dashboard.prepare(config, digits, server)  # the reveal's run, computed while the class votes
+        resources.trainer(server).prepare(config, digits)  # the reveal's run, computed while the class votes
     return st.empty()
 
 

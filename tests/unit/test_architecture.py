@@ -87,3 +87,17 @@ def test_only_the_ui_package_imports_streamlit():
     offenders = [module_name(p) for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts[:1]
                  and any(n == "streamlit" or n.startswith("streamlit.") for n in imported(p))]
     assert offenders == []
+
+
+# What computes a run: the engine, the worker pool, the server's run cache. The page asks digitviz.training's Trainer.
+COMPUTING = {"digitviz.train", "digitviz.engine", "digitviz.engine.train", "digitviz.carpool", "digitviz.trajectories",
+             "digitviz.workers.shared_pool", "digitviz.workers.TrainingPool", "digitviz.training.Trainer"}
+
+
+def test_the_page_asks_one_way_in_for_a_runs_records():
+    """Whether a run's records come from the cache, a carpool or this thread is decided below the page: in
+    digitviz/ui only resources.py builds the Trainer (and trains the default model); every other module asks it."""
+    offenders = {module_name(p): sorted(imported(p) & COMPUTING) for p in (PACKAGE / "ui").rglob("*.py")
+                 if p.name != "resources.py" and imported(p) & COMPUTING}
+    assert offenders == {}
+    assert {"digitviz.training.Trainer", "digitviz.workers.shared_pool"} <= imported(PACKAGE / "ui" / "resources.py")

@@ -8,6 +8,7 @@ from digitviz import TrainConfig, train
 from digitviz.lr_sweep import final_accuracy, lr_sweep, snapped, sweep_configs
 from digitviz.runs import MAX_SAMPLE_EPOCHS
 from digitviz.settings import LEARNING_RATES
+from digitviz.training import Trainer
 from digitviz.workers import TrainingPool
 
 
@@ -16,7 +17,7 @@ def test_each_point_is_the_engines_run_at_that_rate(data):
     assert [c.lr for c in configs] == list(LEARNING_RATES) and note == ""
     history = [object.__new__(type("Old", (), {"number": 4}))]  # an earlier run: the sweep numbers on from it
     seen = []
-    swept = lr_sweep(configs, (3, 7), data, history, done=seen.append)
+    swept = lr_sweep(configs, (3, 7), history, Trainer.of(data), done=seen.append)
     assert seen == swept and history[1:] == swept and [r.number for r in swept] == list(range(5, 17))
     for run in swept:
         records = list(train(run.config, data))
@@ -34,10 +35,10 @@ def test_the_worker_pool_gives_the_same_points(data):
     configs = [dataclasses.replace(c, epochs=3) for c in sweep_configs(TrainConfig(), len(data.train_x))[0][5:8]]
     pool = TrainingPool(1)
     try:
-        pooled = lr_sweep(configs, (3, 7), data, [], pool=pool)
+        pooled = lr_sweep(configs, (3, 7), [], Trainer.of(data, pool))
     finally:
         pool.close()
-    in_thread = lr_sweep(configs, (3, 7), data, [])
+    in_thread = lr_sweep(configs, (3, 7), [], Trainer.of(data))
     assert [r.last.valid_acc for r in pooled] == [r.last.valid_acc for r in in_thread]
 
 
@@ -78,7 +79,7 @@ def test_a_waiting_sweep_hears_its_place_and_can_be_stopped(data):
         assert started.wait(60)  # it holds the only worker now, in its first share
         configs = sweep_configs(TrainConfig(epochs=2), len(data.train_x))[0][:2]
         with pytest.raises(Stopped):
-            lr_sweep(configs, (3, 7), data, history, pool=pool, waiting=stop)
+            lr_sweep(configs, (3, 7), history, Trainer.of(data, pool), waiting=stop)
         assert heard and isinstance(heard[0], Waiting) and history == []
         long.join(60)
     finally:

@@ -12,16 +12,16 @@ from digitviz.runs import (
     RunError,
     classifier,
     fitted_config,
-    records,
     restore,
     saved,
     start_run,
 )
+from digitviz.training import Trainer
 
 
 def trained(run, config, data):
     token = run.claim()
-    for record in records(run, config, data):
+    for record in Trainer.of(data).records(run, config):
         assert run.add(record, token)
     run.finish()
     return run
@@ -56,7 +56,7 @@ def test_an_interrupted_run_is_paused_and_resumes_to_its_target(data):
     config = TrainConfig(epochs=5)
     run = start_run([], config, (3, 7))
     token = run.claim()
-    for record in records(run, dataclasses.replace(config, epochs=2), data):
+    for record in Trainer.of(data).records(run, dataclasses.replace(config, epochs=2)):
         run.add(record, token)
     run.interrupt("a setting changed")
     assert run.status == "paused" and run.owner is None and run.paused_because == "a setting changed"

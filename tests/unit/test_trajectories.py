@@ -3,14 +3,15 @@ import dataclasses
 import threading
 
 from digitviz import TrainConfig, load_digits, train
-from digitviz.runs import rest_of
+from digitviz.training import rest_of
 from digitviz.trajectories import TrajectoryCache, data_key, record_bytes
 
 
 def counted(config, data, calls):
     """produce(start) for the cache, counting how many epochs it trains."""
     def produce(start):
-        for record in rest_of(config, (3, 7), data, start):
+        rest = rest_of(config, start)
+        for record in train(rest, data, start=start) if rest else ():
             calls.append(record.epoch)
             yield record
     return produce

@@ -4,7 +4,6 @@ Each view is built only when a student opens it (a closed one costs the server n
 code beside the numbers: the threshold and the sigmoid, one SGD step, why accuracy can't be the loss, fastai's
 learning-rate finder, and a sweep of learning rates.
 """
-import contextlib
 import hashlib
 import logging
 import math
@@ -33,7 +32,7 @@ from digitviz.text import article
 from digitviz.ui import CHART, resources
 from digitviz.ui.dashboard import session_id
 from digitviz.ui.panels.compare import overlay_key
-from digitviz.workers import TrainingError, shared_pool
+from digitviz.workers import TrainingError
 
 log = logging.getLogger(__name__)
 LESSON_MODELS = ("linear", "fastai")  # the lesson's xb@weights + bias, from scratch or through fastai's Learner
@@ -133,13 +132,10 @@ def in_worker(server, function, digits, doing, kwargs, guess):
     """function(data=the digits' data, **kwargs) in the training workers, so that the server's own Python only
     draws (in this thread on a server without workers); None, with the reason shown, if it failed. guess: the
     seconds it should take, for its place in line."""
-    pool = shared_pool(server.processes)
     line = st.empty()
     try:
         with st.spinner(doing):
-            if pool is None:
-                return function(data=resources.lesson_data(digits)[0], **kwargs)
-            return pool.call(function, digits, kwargs, guess=guess, waiting=lambda item: line.info(
+            return resources.trainer(server).call(function, digits, kwargs, guess, waiting=lambda item: line.info(
                 text.waiting(item), icon=":material/hourglass:"))
     except TrainingError as e:
         st.error(str(e), icon=":material/error:")
@@ -420,7 +416,7 @@ def lr_sweep_ui(subject, run, server):
             language="python")
     if st.button(f"Train at all {len(configs)} learning rates", key="lr-sweep", icon=":material/play_arrow:",
                  help=f"{configs[0].epochs} epochs each, with this run's other settings."):
-        st.session_state.lr_sweep = sweep_ui(configs, subject.digits, data, server)
+        st.session_state.lr_sweep = sweep_ui(configs, subject.digits, server)
     if note:
         st.caption(note)
     numbers = st.session_state.get("lr_sweep", [])
@@ -440,21 +436,19 @@ def lr_sweep_ui(subject, run, server):
               args=([r.number for r in swept],), help="Or click one point to open its run beside the best one.")
 
 
-def sweep_ui(configs, digits, data, server):
-    """Run the sweep in the worker pool (or this thread) under one training slot, with a progress bar."""
-    bar = st.progress(0.0, text="Waiting for a training slot…")
-    pool = shared_pool(server.processes)
-    slots = contextlib.nullcontext() if pool else resources.training_slots(server.slots)  # the pool takes turns
-    with slots:
-        history = st.session_state.setdefault("runs", [])
-        done = []
+def sweep_ui(configs, digits, server):
+    """Run the sweep, each rate in line like any run, with a progress bar."""
+    bar = st.progress(0.0, text="Waiting for its turn…")
+    history, done = st.session_state.setdefault("runs", []), []
 
-        def progress(r):
-            done.append(r)
-            bar.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
-        def waiting(item):
-            bar.progress(len(done) / len(configs), text=text.waiting(item))
-        swept = lr_sweep(configs, digits, data, history, pool, progress, waiting, session_id())
+    def progress(r):
+        done.append(r)
+        bar.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
+
+    def waiting(item):
+        bar.progress(len(done) / len(configs), text=text.waiting(item))
+
+    swept = lr_sweep(configs, digits, history, resources.trainer(server), progress, waiting, session_id())
     bar.empty()
     return [r.number for r in swept]
 
