@@ -1,15 +1,22 @@
 """A learning-rate sweep: the same settings trained at every learning rate of the slider's scale, one run each.
 
 Each rate is an ordinary Run (digitviz.runs), appended to the session's history, so any point of the sweep's
-U-curve can be opened in Compare runs. Nothing here imports Streamlit.
+U-curve can be opened in Compare runs. The sweep's runs share everything but the rate, so they see the same batches
+in the same order: the linear model's train as one carpool (digitviz.carpool), in one worker at one turn, each with
+the same numbers as alone. Nothing here imports Streamlit.
 """
 import contextlib
 import dataclasses
 import math
 
 from digitviz import runs
+from digitviz.carpool import carpool_key, train_carpool
 from digitviz.settings import LEARNING_RATES, nearest
 from digitviz.workers import TrainingError, Waiting
+
+# What a sweep should take, for its place in the workers' line: a student-epoch of the lesson's pair in a carpool of
+# 12 costs about 3 ms here (benchmarks/bench_engine.py), 12,396 images: a quarter of a microsecond an image.
+SECONDS_PER_IMAGE_EPOCH = 2.5e-7
 
 
 def sweep_configs(config, train_size, rates=LEARNING_RATES):
@@ -20,11 +27,37 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
     return [dataclasses.replace(config, lr=float(lr), epochs=epochs) for lr in rates], note
 
 
-def lr_sweep(configs, digits, history, trainer, done=None, waiting=None, session=None):
+def lr_sweep(configs, digits, history, trainer, train_size, done=None, waiting=None, session=None):
     """Train each config to its end as a Run appended to `history`, through the server's way in to training
-    (digitviz.training: a sweep someone already ran is read from the run cache); `done(run)` after each, and
-    `waiting(Waiting)` while a run waits its turn (the page's chance to say so, and to be stopped). `session`: whose
-    share of the workers it draws on. Returns the runs."""
+    (digitviz.training); returns the runs. The linear model's sweep is one carpool, computed at one turn; any other
+    model's runs train one after another, `done(run)` after each. `waiting(Waiting)` while the sweep waits its turn
+    (the page's chance to say so, and to be stopped). `session`: whose share of the workers it draws on. Raises
+    TrainingError (its message is for the student) if the carpool could not be trained."""
+    if carpool_key(configs[0]) is None:
+        return _one_by_one(configs, digits, history, trainer, done, waiting, session)
+    guess = sum(c.epochs for c in configs) * train_size * SECONDS_PER_IMAGE_EPOCH
+    trained = trainer.call(sweep_records, digits, {"configs": configs}, guess=guess, waiting=waiting)
+    swept = []
+    for config, records in zip(configs, trained):
+        run = runs.start_run(history, config, digits)
+        token = run.claim()
+        for record in records:
+            run.add(record, token)
+        run.finish()
+        swept.append(run)
+    return swept
+
+
+def sweep_records(configs, data):
+    """Each config's records, all trained as one carpool (in a worker: digitviz.training.Trainer.call)."""
+    trained = [[] for _ in configs]
+    for i, record in train_carpool(configs, data):
+        trained[i].append(record)
+    return trained
+
+
+def _one_by_one(configs, digits, history, trainer, done, waiting, session):
+    """A sweep of a model with no carpool: one run after another, each in line like any run."""
     swept = []
     for config in configs:
         run = runs.start_run(history, config, digits)

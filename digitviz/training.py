@@ -62,12 +62,19 @@ class Trainer:
             data, fingerprint))
 
     def call(self, function, digits, kwargs, guess=CHUNK_SECONDS, waiting=None):
-        """function(data=the digits' data, **kwargs): any other computation (the lr finder, the mechanics of one
-        SGD step), in a worker, in line like a run's first chunk (waiting(Waiting) meanwhile); in this thread on a
-        server without workers. guess: the seconds it should take, for its place in line."""
-        if self.pool is None:
+        """function(data=the digits' data, **kwargs): any other computation (a sweep's carpool, the lr finder, the
+        mechanics of one SGD step) in a worker, in line like a run's chunk; on a server without workers, in this
+        thread once a training slot is free. waiting(Waiting) meanwhile; guess: the seconds it should take, for its
+        place in line."""
+        if self.pool is not None:
+            return self.pool.call(function, digits, kwargs, guess=guess, waiting=waiting)
+        for item in self._take_slot():
+            if waiting:
+                waiting(item)
+        try:
             return function(data=self.lesson(digits)[0], **kwargs)
-        return self.pool.call(function, digits, kwargs, guess=guess, waiting=waiting)
+        finally:
+            self.slots.release()
 
     def prepare(self, config, digits):
         """Start computing a fresh run that a whole class will ask for at once (a round's experiment, while the
@@ -88,10 +95,14 @@ class Trainer:
         return self._in_thread(config, data, start)
 
     def _in_thread(self, config, data, start):
-        """engine.train, holding a training slot while it runs; a Waiting every SLOT_POLL_SECONDS until one frees."""
-        while not self.slots.acquire(timeout=SLOT_POLL_SECONDS):
-            yield Waiting(0, SLOT_POLL_SECONDS, slot=True)
+        """engine.train, holding a training slot while it runs."""
+        yield from self._take_slot()
         try:
             yield from train(config, data, start=start)
         finally:
             self.slots.release()
+
+    def _take_slot(self):
+        """Take a training slot; a Waiting every SLOT_POLL_SECONDS until one is free (a generator: `yield from`)."""
+        while not self.slots.acquire(timeout=SLOT_POLL_SECONDS):
+            yield Waiting(0, SLOT_POLL_SECONDS, slot=True)

@@ -11,7 +11,8 @@ from digitviz.losses import mnist_loss
 from digitviz.lr_finder import lr_find
 from digitviz.mechanics import threshold_view
 from digitviz.settings import DEFAULTS, LEARNING_RATES, config_of
-from digitviz.workers import TrainingPool, shared_pool
+from digitviz.training import Trainer
+from digitviz.workers import TrainingError, TrainingPool, shared_pool
 from tools.apptest import charts, open_panel, page, train_run
 
 VIEWS = ("threshold", "step", "accuracy", "finder", "sweep")
@@ -146,6 +147,20 @@ def test_the_sweep_trains_every_rate_as_runs_to_compare(data):
     assert chosen == [r.number for r in swept]
 
 
+def test_a_sweep_the_server_could_not_train_says_why_and_keeps_the_runs(monkeypatch):
+    at = train_run(page(panel="inside"), epochs=2)
+    open_view(at, "sweep")
+    lost = "The process training your run stopped unexpectedly (the server may be short of memory)."
+
+    def worker_lost(self, function, digits, kwargs, guess=0.25, waiting=None):
+        raise TrainingError(lost)
+
+    monkeypatch.setattr(Trainer, "call", worker_lost)
+    at.button(key="lr-sweep").click().run()
+    assert not at.exception and [e.value for e in at.error] == [lost]
+    assert [r.number for r in at.session_state.runs] == [1] and "lr_sweep" not in at.session_state
+
+
 def test_the_heavy_computations_go_to_the_training_workers(monkeypatch, data):
     """On a server with workers, the views' costly numbers are computed there, and are the same numbers."""
     monkeypatch.setenv("DIGITVIZ_TRAINING_PROCESSES", "1")
@@ -176,6 +191,15 @@ def test_the_heavy_computations_go_to_the_training_workers(monkeypatch, data):
         (_, found) = at.session_state.lr_found
         here = lr_find(config_of(DEFAULTS), data)  # the page's default model: the lesson's settings
         assert sent[5:] == ["lr_find"] and (found.lrs, found.losses) == (here.lrs, here.losses)
+        open_view(at, "sweep")
+        at.button(key="lr-sweep").click().run()
+        assert sent[6:] == ["sweep_records"]  # the whole sweep, one carpool at one turn
+        swept = [r for r in at.session_state.runs if r.number in at.session_state.lr_sweep]
+        assert [r.config.lr for r in swept] == list(LEARNING_RATES)
+        alone = list(train(swept[5].config, data))
+        assert [(r.train_loss, r.valid_loss, r.valid_acc) for r in swept[5].records] == [
+            (r.train_loss, r.valid_loss, r.valid_acc) for r in alone]
+        assert np.array_equal(swept[5].last.params["weights"], alone[-1].params["weights"])
     finally:
         shared_pool(1).close()
 

@@ -416,7 +416,8 @@ def lr_sweep_ui(subject, run, server):
             language="python")
     if st.button(f"Train at all {len(configs)} learning rates", key="lr-sweep", icon=":material/play_arrow:",
                  help=f"{configs[0].epochs} epochs each, with this run's other settings."):
-        st.session_state.lr_sweep = sweep_ui(configs, subject.digits, server)
+        if (swept := sweep_ui(configs, subject.digits, len(data.train_x), server)) is not None:
+            st.session_state.lr_sweep = swept
     if note:
         st.caption(note)
     numbers = st.session_state.get("lr_sweep", [])
@@ -436,20 +437,27 @@ def lr_sweep_ui(subject, run, server):
               args=([r.number for r in swept],), help="Or click one point to open its run beside the best one.")
 
 
-def sweep_ui(configs, digits, server):
-    """Run the sweep, each rate in line like any run, with a progress bar."""
-    bar = st.progress(0.0, text="Waiting for its turn…")
-    history, done = st.session_state.setdefault("runs", []), []
+def sweep_ui(configs, digits, train_size, server):
+    """Run the sweep, in line like any run; the numbers of its runs, or None (with the reason shown) if the server
+    could not train it."""
+    line, done = st.empty(), []
 
-    def progress(r):
+    def progress(r):  # a model with no carpool: its runs come one by one
         done.append(r)
-        bar.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
+        line.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
 
     def waiting(item):
-        bar.progress(len(done) / len(configs), text=text.waiting(item))
+        line.info(text.waiting(item), icon=":material/hourglass:")
 
-    swept = lr_sweep(configs, digits, history, resources.trainer(server), progress, waiting, session_id())
-    bar.empty()
+    try:
+        with st.spinner(f"Training {len(configs)} runs, one at each learning rate…"):
+            swept = lr_sweep(configs, digits, st.session_state.setdefault("runs", []), resources.trainer(server),
+                             train_size, progress, waiting, session_id())
+    except TrainingError as e:
+        st.error(str(e), icon=":material/error:")
+        return None
+    finally:
+        line.empty()
     return [r.number for r in swept]
 
 
