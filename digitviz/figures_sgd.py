@@ -183,12 +183,14 @@ def lr_sweep_figure(points):
     ok = [p for p in points if p[1] is not None and not p[3]]
     bad = [p for p in points if p[1] is None or p[3]]
     traces = [dict(type="scatter", x=[p[0] for p in ok], y=[p[1] for p in ok], mode="lines+markers+text",
-                   text=[f"run {p[2]}" for p in ok], textposition="top center", name="final validation accuracy",
+                   text=[f"run {p[2]}" for p in ok], textposition=_alternating(0, len(ok)),
+                   name="final validation accuracy",
                    marker=dict(size=12, color=FIRST), customdata=[p[2] for p in ok],
                    hovertemplate="lr %{x}: %{y:.2%} (run %{customdata})<extra></extra>")]
     if bad:
         traces.append(dict(type="scatter", x=[p[0] for p in bad], y=[p[1] if p[1] is not None else 0.5 for p in bad],
-                           mode="markers+text", text=[f"run {p[2]}" for p in bad], textposition="bottom center",
+                           mode="markers+text", text=[f"run {p[2]}" for p in bad],
+                           textposition=_alternating(len(ok), len(points)),
                            name="diverged", marker=dict(size=14, color=SECOND, symbol="x"),
                            customdata=[p[2] for p in bad],
                            hovertemplate="lr %{x}: diverged (run %{customdata})<extra></extra>"))
@@ -196,6 +198,12 @@ def lr_sweep_figure(points):
     return _figure(traces, "Final validation accuracy at each learning rate",
                    xaxis=_axis("learning rate (log scale)", type="log", exponentformat="power"),
                    yaxis=_axis("validation accuracy", tickformat=".0%", range=[max(0, low - 0.05), 1.02]))
+
+
+def _alternating(first, end):
+    """Points first..end-1 (in order of rate) labelled above and below by turns: on a phone's narrow chart,
+    neighbours' labels then keep apart."""
+    return [("top center", "bottom center")[i % 2] for i in range(first, end)]
 
 
 def suggestion_text(name, lr):

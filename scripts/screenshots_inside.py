@@ -85,10 +85,12 @@ def main():
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     suffix = ("" if args.theme == "light" else f"-{args.theme}") + ("" if args.width == 1400 else f"-{args.width}")
-    with sync_playwright() as pw, h.Server(extra_args=["--theme.base", args.theme]) as server:
+    # The page's own Display setting, as a link carries it: the config's light and dark tables outrank theme.base
+    theme = "" if args.theme == "light" else "&theme=dark&embed_options=dark_theme"
+    with sync_playwright() as pw, h.Server() as server:
         browser = pw.chromium.launch(executable_path=h.find_chromium(), args=h.CHROMIUM_ARGS)
         for view in args.views:
-            page = open_page(browser, f"{server.url}/?panel=inside&epochs=5", args.width, args.height)
+            page = open_page(browser, f"{server.url}/?panel=inside&epochs=5{theme}", args.width, args.height)
             train(page)
             open_view(page, VIEWS[view])
             use(page, view)

@@ -7,6 +7,7 @@ import pytest
 
 from digitviz import TrainConfig, train
 from digitviz.figures import accuracy_range, mean_images, png, tile, weight_map_figure
+from digitviz.figures_sgd import lr_sweep_figure
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,12 @@ def test_png_keeps_every_pixel_as_a_square():
     np.testing.assert_array_equal(back[::4, ::4], rgb)
 
 
+
+
+def test_the_sweeps_run_labels_take_turns_above_and_below_their_points():
+    points = [(0.001 * 3 ** i, 0.5 + i / 40, i + 2, False) for i in range(10)] + [(300.0, None, 12, True),
+                                                                                 (1000.0, 0.5, 13, True)]
+    ok, bad = lr_sweep_figure(points).data
+    assert list(ok.text) == [f"run {i}" for i in range(2, 12)] and list(bad.text) == ["run 12", "run 13"]
+    assert list(ok.textposition) == ["top center", "bottom center"] * 5
+    assert list(bad.textposition) == ["top center", "bottom center"] and list(bad.y) == [0.5, 0.5]  # on by turns
