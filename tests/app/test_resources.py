@@ -17,9 +17,13 @@ def lock_free(monkeypatch):
 
 
 def test_every_option_reads_as_streamlits_own_get_option_reads_it(lock_free):
+    """What Streamlit's get_option returns, by its source: the parsed option's value, under the lock. (Compared
+    with that, not with `lock_free`: after an AppTest, config.get_option may still be AppTest's mock.)"""
     assert config.get_option is not lock_free and config.get_option.without_lock
-    for key in config.get_config_options():
-        assert config.get_option(key) == lock_free(key), key
+    for key, option in config.get_config_options().items():
+        with config._config_lock:
+            expected = option.value
+        assert config.get_option(key) == expected, key
     installed = config.get_option
     resources.read_config_without_lock()  # once per process: a second call wraps nothing
     assert config.get_option is installed
