@@ -87,10 +87,10 @@ def _let_scripts_end(seconds):
 # `config.get_option` takes a process-wide lock for each read. With a class's script runs side by side that lock is
 # contended all the time: py-spy (`--gil`) found 20% of the server's busy samples in get_option while 100 students
 # trained. The lock only guards a reparse of the config files (a changed config.toml), which swaps in a new dict;
-# reading the current dict without it is what Streamlit's own get_config_options does. Measured side by side, four
-# rounds of `bench_load --realistic --students 100`: page load p95 3.93 -> 3.44, 5.05 -> 2.80, 4.21 -> 3.26 and
-# 4.98 -> 3.23 s; server CPU per page load 0.041-0.051 -> 0.028-0.034 s; a student's first player update, median,
-# 6.8-7.8 -> 3.3-4.5 s. (p95 click to fully drawn stayed where the workers' CPU puts it.)
+# reading the current dict without it is what Streamlit's own get_config_options does. Measured side by side, six
+# rounds of `bench_load --realistic --students 100` (README, Speed): page load p95 3.9-5.8 -> 2.8-4.5 s; server CPU
+# per page load 0.041-0.054 -> 0.028-0.041 s; a student's first player update, median, 6.8-9.4 -> 3.3-6.3 s.
+# (p95 click to fully drawn stayed where the workers' CPU puts it.)
 def read_config_without_lock():
     """Once per server process: Streamlit's config.get_option reads the parsed options without its lock; before
     the first parse, and for a key it does not know (its error), Streamlit's own get_option answers."""

@@ -25,8 +25,12 @@ class CountingPool:
         return function(data=self.data, **kwargs)
 
 
+def records_only(items):
+    return [r for r in items if not isinstance(r, Waiting)]
+
+
 def accuracies(items):
-    return [r.valid_acc for r in items if not isinstance(r, Waiting)]
+    return [r.valid_acc for r in records_only(items)]
 
 
 def test_a_fresh_run_is_the_engines_and_the_next_student_reads_it_from_the_cache(data):
@@ -35,7 +39,7 @@ def test_a_fresh_run_is_the_engines_and_the_next_student_reads_it_from_the_cache
     first = list(trainer.records(start_run([], config, (3, 7)), config, session="a"))
     second = list(trainer.records(start_run([], config, (3, 7)), config, session="b"))
     assert accuracies(first) == [r.valid_acc for r in train(config, data)]
-    assert second == [r for r in first if not isinstance(r, Waiting)]  # the same records, read: no wait, no work
+    assert second == records_only(first)  # the same records, read: no wait, no work
     assert pool.trained == [(4, 0, "a")]
 
 
@@ -43,16 +47,12 @@ def test_resume_goes_on_from_the_runs_own_last_record(data):
     config, pool = TrainConfig(epochs=3, lr=0.3), CountingPool(data)
     trainer, run = Trainer.of(data, pool), start_run([], config, (3, 7))
     token = run.claim()
-    for record in accuracies_free(trainer.records(run, config)):
+    for record in records_only(trainer.records(run, config)):
         run.add(record, token)
     more = run.more("resume", 1.0, 2)  # two more epochs, at another rate
     rest = accuracies(trainer.records(run, more, session="a"))
     assert rest == [r.valid_acc for r in train(more, data, start=run.last)]
     assert pool.trained == [(3, 0, None), (2, 3, "a")]  # computed anew, from epoch 3: not the cache's run
-
-
-def accuracies_free(items):
-    return [r for r in items if not isinstance(r, Waiting)]
 
 
 def test_a_run_begun_elsewhere_goes_on_from_where_it_stopped(data):
