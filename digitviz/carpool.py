@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from digitviz.kernel import LOSS_CODES, PIXELS, column_panels, forward, scores, train_epoch
+from digitviz.kernel import LOSS_CODES, PIXELS, forward, scores, train_epoch
 from digitviz.losses import signed_targets
 from digitviz.models import initial_params
 from digitviz.records import EpochRecord, checked_record, frozen_params
 
 # Which arithmetic made a run's numbers: part of the trajectory cache's key, so runs made another way never mix.
-ARITHMETIC = "digitviz.kernel 1: float32, logits summed in pixel order, gradients in row order"
+ARITHMETIC = "digitviz.kernel 2: float32, logits summed in 16 pixel lanes, gradients in row order"
 
 
 def epoch_order(config, epoch, n):
@@ -51,17 +51,15 @@ def carpool_key(config):
 
 
 class _Stream:
-    """A data set as the kernel reads it: float32 arrays, the training images also as columns."""
+    """A data set as the kernel reads it: contiguous float32 arrays, an image a row."""
 
     def __init__(self, data):
-        self.x = np.ascontiguousarray(data.train_x.numpy(), dtype=np.float32)  # (N, 784): rows, for gradients
-        self.xP = column_panels(self.x)  # columns, for logits
-        self.valid_xP = column_panels(data.valid_x.numpy())
+        self.x = np.ascontiguousarray(data.train_x.numpy(), dtype=np.float32)  # (N, 784)
+        self.valid_x = np.ascontiguousarray(data.valid_x.numpy(), dtype=np.float32)
         self.valid_y = np.ascontiguousarray(data.valid_y.numpy().ravel(), dtype=np.float32)
-        self.n_valid = len(data.valid_x)
 
 
-_streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: transposing the images once per data set
+_streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: converted once per data set
 
 
 def _stream(data):
@@ -134,7 +132,7 @@ class Carpool:
         began = time.perf_counter()
         first = next(iter(self.runs.values()))  # the block's runs share its batch order and loss
         train_scores = self._means(self._train_epoch(first), len(self.stream.x))
-        valid_z = self._logits(self.stream.valid_xP, self.stream.n_valid)
+        valid_z = self._logits(self.stream.valid_x)
         valid_scores = self._means(self._scores(valid_z, self.stream.valid_y, LOSS_CODES[first.config.loss]),
                                    len(valid_z[0]))
         seconds = time.perf_counter() - began  # the block's epoch: every run in it waited that long
@@ -157,18 +155,17 @@ class Carpool:
         Z = np.empty((K, len(s.x)), np.float32)  # each batch's logits before its step, per run
         totals = np.empty((K, 2))
         scratch = (np.empty((K, bs), np.float32), np.empty((K, PIXELS), np.float32), np.empty(K, np.float32))
-        rows = bs if order is not None else 1  # where a shuffled batch is gathered; unused without a shuffle
-        gathered = (np.empty((rows, PIXELS), np.float32), np.empty((1, PIXELS, rows), np.float32))
+        gathered = np.empty((bs if order is not None else 1, PIXELS), np.float32)  # a shuffled batch; else unused
         order_np = order.numpy() if order is not None else np.empty(0, np.int64)
         y = y.numpy().ravel()
-        train_epoch(s.x, s.xP, order_np, y, signed.numpy().ravel(), self.W, self.b, self.lr, LOSS_CODES[config.loss],
-                    bs, Z, totals, *scratch, *gathered)
+        train_epoch(s.x, order_np, y, signed.numpy().ravel(), self.W, self.b, self.lr, LOSS_CODES[config.loss], bs,
+                    Z, totals, *scratch, gathered)
         return totals
 
-    def _logits(self, xP, n):
-        """Every run's logits on the n images in panels xP (K, n), summed as training sums them."""
-        Z = np.empty((len(self.runs), n), np.float32)
-        forward(xP, 0, n, self.W, self.b, Z, 0)
+    def _logits(self, x):
+        """Every run's logits on the images x (K, n), summed as training sums them."""
+        Z = np.empty((len(self.runs), len(x)), np.float32)
+        forward(x, 0, len(x), self.W, self.b, Z, 0)
         return Z
 
     @staticmethod

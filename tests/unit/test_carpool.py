@@ -8,7 +8,7 @@ import torch
 
 from digitviz import TrainConfig, train
 from digitviz.carpool import Carpool, carpool_key, train_carpool
-from digitviz.kernel import LOSS_CODES, _jit, backward, column_panels, forward, scores
+from digitviz.kernel import LOSS_CODES, _jit, backward, forward, scores
 from digitviz.losses import LOSS_FUNCS, accuracy
 
 SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
@@ -119,14 +119,38 @@ def test_shuffled_runs_share_only_with_their_seed():
     assert carpool_key(TrainConfig(model="softmax", loss="cross_entropy")) is None
 
 
+def lane_logits(x, w, b):
+    """The kernel's logits as its docstring defines them, in numpy's float32: 16 lanes of pixels in order, the
+    lanes added l + 8, l + 4, l + 2, l + 1, then the bias."""
+    products = (x * w).reshape(len(x), 49, 16)  # a float32 product is the same bits in any order
+    lanes = np.zeros((len(x), 16), np.float32)
+    for j in range(49):
+        lanes = lanes + products[:, j]
+    for width in (8, 4, 2, 1):
+        lanes = lanes[:, :width] + lanes[:, width:2 * width]
+    return lanes[:, 0] + b
+
+
+def test_kernel_logits_are_summed_in_the_documented_order():
+    """Bitwise the 16-lane sum, for rows taken four at a time and the odd ones alone (303 = 75 x 4 + 3)."""
+    g = torch.Generator().manual_seed(1)
+    x, W = torch.rand(303, 784, generator=g).numpy(), torch.randn(3, 784, generator=g).numpy()
+    b = np.float32([0.5, -1, 2])
+    Z = np.empty((3, 303), np.float32)
+    forward(x, 0, 303, W, b, Z, 0)
+    for k in range(3):
+        assert Z[k].tobytes() == lane_logits(x, W[k], b[k]).tobytes()
+    assert not np.array_equal(Z[0], (x.astype(np.float64) @ W[0] + b[0]).astype(np.float32))  # the test can tell
+
+
 def test_kernel_matches_torchs_products_and_ignores_its_companions():
     """Logits and gradients as torch's matrix products give them (to float32 rounding), and row 3 of a block
-    the same bits as the run alone, which a matrix library does not promise. Images 40:300 cross two panels."""
+    the same bits as the run alone, which a matrix library does not promise. Images 40:300 begin mid-chunk."""
     g = torch.Generator().manual_seed(0)
     x, W, b = torch.rand(300, 784, generator=g), torch.randn(101, 784, generator=g), torch.randn(101, generator=g)
     Z, Z3 = np.empty((101, 260), np.float32), np.empty((1, 260), np.float32)
-    forward(column_panels(x.numpy()), 40, 300, W.numpy(), b.numpy(), Z, 0)
-    forward(column_panels(x.numpy()), 40, 300, W[3:4].numpy(), b[3:4].numpy(), Z3, 0)
+    forward(x.numpy(), 40, 300, W.numpy(), b.numpy(), Z, 0)
+    forward(x.numpy(), 40, 300, W[3:4].numpy(), b[3:4].numpy(), Z3, 0)
     torch.testing.assert_close(torch.from_numpy(Z), W @ x[40:].T + b[:, None], rtol=1e-5, atol=1e-4)
     assert Z[3].tobytes() == Z3[0].tobytes()
     dZ = torch.randn(101, 260, generator=g).numpy()
