@@ -7,6 +7,9 @@
   (`xb @ w` and `xb.T @ dz`);
 - carpool: `--students` lesson-style runs (each its own seed, learning rate and init std) trained as one block,
   per student-epoch, against the lesson's loop (chapter 4's code: fastai DataLoader, loss.backward()).
+- ten digits (`--ten-epochs`, 0 to skip): the softmax model (all 60,000 images, shuffled, batch 256) through
+  `engine.train` against torch's from-scratch trainer that trained it before it had a block form
+  (`engine.ScratchTrainer`, validation included), and `--ten-students` such runs of one seed as a carpool.
 
 Each figure is the best of the repeats, interleaved so that all see the same machine load.
 """
@@ -19,6 +22,8 @@ import torch
 
 from digitviz import TrainConfig, lesson, load_digits, train
 from digitviz.carpool import train_carpool, warm_up
+from digitviz.engine import ScratchTrainer, validate_epoch
+from digitviz.losses import LOSS_FUNCS
 from digitviz.models import initial_params
 
 
@@ -69,11 +74,39 @@ def carpool_ms(data, configs):
     return 1000 * (time.perf_counter() - began) / epochs
 
 
+def torch_scratch_ms(data, config):
+    """The softmax model as torch trained it from scratch before it had a block form, validation included, ms an
+    epoch."""
+    trainer = ScratchTrainer(config, data, initial_params(config))
+    began = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        trainer.train_epoch(epoch)
+        validate_epoch(trainer.model, data, LOSS_FUNCS[config.loss])
+    return 1000 * (time.perf_counter() - began) / config.epochs
+
+
+def ten_digits(epochs, count, repeats):
+    """The softmax model alone, through the kernel and through torch, and a carpool of `count` of its runs."""
+    data = load_digits(pair="all")
+    config = TrainConfig(model="softmax", loss="cross_entropy", shuffle=True, epochs=epochs)
+    # shuffled: a block shares its seed's batch order, so the class differs in rates and init stds alone
+    configs = [dataclasses.replace(c, seed=0) for c in students(config, count)]
+    runs = [(torch_scratch_ms(data, config), engine_ms(data, config), carpool_ms(data, configs))
+            for _ in range(repeats)]
+    scratch, solo, pool = (min(r[i] for r in runs) for i in range(3))
+    print(f"ten digits, softmax, shuffled, {len(data.train_x):,} images, {epochs} epochs x {repeats} repeats:")
+    print(f"  torch from scratch: {scratch:7.1f} ms an epoch")
+    print(f"  engine, solo      : {solo:7.1f} ms an epoch, {scratch / solo:.1f}x faster")
+    print(f"  carpool of {count}    : {pool:7.1f} ms a student-epoch, {scratch / pool:.1f}x faster than torch alone")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--students", type=int, default=100)
+    p.add_argument("--ten-epochs", type=int, default=2)
+    p.add_argument("--ten-students", type=int, default=30)
     args = p.parse_args()
     torch.set_num_threads(1)
     data = load_digits()
@@ -90,6 +123,8 @@ def main():
     print(f"engine, solo      : {solo:7.2f} ms an epoch, {solo / floor:.2f}x the floor (target: at most 1.3x), "
           f"{slow / solo:.1f}x faster than the lesson's loop")
     print(f"carpool of {args.students}: {pool:.2f} ms a student-epoch, {slow / pool:.1f}x the lesson's loop")
+    if args.ten_epochs:
+        ten_digits(args.ten_epochs, args.ten_students, args.repeats)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 With shuffling off (the lesson's default) every run of the same digits and batch size sees the same batches in
 the same order; with a shuffle, so does every run of the same seed at the same epoch. Such runs can share the
-work: their weights become the rows of one (K, 784) matrix, and each batch is read once for all of them
-(digitviz.kernel). Each run keeps its own learning rate, initial weights, epochs and stopping, and gets its own
-records: the same bits as when it trains alone, because the kernel adds up every sum in an order that does not
-depend on who else is in the block. `engine.train` trains a lone linear run as a carpool of one.
+work: their weights become the rows of one (K, 784) matrix (ten rows a run for the softmax model, one per
+digit), and each batch is read once for all of them (digitviz.kernel). Each run keeps its own learning rate,
+initial weights, epochs and stopping, and gets its own records: the same bits as when it trains alone, because
+the kernel adds up every sum in an order that does not depend on who else is in the block. `engine.train` trains
+a lone linear or softmax run as a carpool of one.
 
     pool = Carpool(data)
     a = pool.join(TrainConfig(lr=1.0))
@@ -30,7 +31,7 @@ from digitviz.models import initial_params
 from digitviz.records import EpochRecord, checked_record, frozen_params
 
 # Which arithmetic made a run's numbers: part of the trajectory cache's key, so runs made another way never mix.
-ARITHMETIC = "digitviz.kernel 2: float32, logits summed in 16 pixel lanes, gradients in row order"
+ARITHMETIC = "digitviz.kernel 2: float32, logits summed in 16 pixel lanes, gradients in row order, softmax too"
 
 
 def epoch_order(config, epoch, n):
@@ -45,7 +46,7 @@ def carpool_key(config):
 
     The same data (the Carpool's), loss and batch size, and the same batch order: no shuffle, or the same seed's.
     A shuffled run also needs the block's next epoch to be its own (Carpool.can_join checks)."""
-    if config.model != "linear":
+    if config.model not in ("linear", "softmax"):
         return None
     return config.model, config.loss, config.batch_size, config.seed if config.shuffle else None
 
@@ -56,7 +57,12 @@ class _Stream:
     def __init__(self, data):
         self.x = np.ascontiguousarray(data.train_x.numpy(), dtype=np.float32)  # (N, 784)
         self.valid_x = np.ascontiguousarray(data.valid_x.numpy(), dtype=np.float32)
-        self.valid_y = np.ascontiguousarray(data.valid_y.numpy().ravel(), dtype=np.float32)
+        self.valid_y = _floats(data.valid_y)
+
+
+def _floats(t):
+    """A tensor of targets as the kernel reads them: flat float32 (a digit label 0-9 is exact)."""
+    return np.ascontiguousarray(t.numpy().ravel(), dtype=np.float32)
 
 
 _streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: converted once per data set
@@ -83,10 +89,11 @@ class Carpool:
 
     def __init__(self, data):
         self.data, self.stream = data, _stream(data)
-        self.runs = {}  # run id -> _Run, in the block's row order
-        self.W = np.empty((0, PIXELS), np.float32)  # (K, 784): row k is run k's weights
+        self.runs = {}  # run id -> _Run, in the block's order
+        self.W = np.empty((0, PIXELS), np.float32)  # (K * outputs, 784): a run's weights are `outputs` rows
         self.b = np.empty(0, np.float32)
-        self.lr = np.empty(0, np.float32)
+        self.lr = np.empty(0, np.float32)  # each row's run's learning rate
+        self.outputs = 1  # rows a run: 1 for two digits, 10 for the softmax model's ten
         self.key, self._next_id = None, 0
 
     def __len__(self):
@@ -112,18 +119,23 @@ class Carpool:
         first = start.epoch + 1 if start is not None else 1
         run = _Run(config, first, first + config.epochs - 1, start.seconds if start is not None else 0.0,
                    frozen_params(params))
+        self.outputs = params["weights"].shape[1]
         self.W = np.vstack([self.W, params["weights"].numpy().T.astype(np.float32)])
         self.b = np.append(self.b, params["bias"].numpy().astype(np.float32))
-        self.lr = np.append(self.lr, np.float32(config.lr))
+        self.lr = np.append(self.lr, np.full(self.outputs, config.lr, np.float32))
         self.key, self._next_id = carpool_key(config), self._next_id + 1
         self.runs[self._next_id - 1] = run
         return self._next_id - 1
 
     def leave(self, run_id):
         """Take a run out of the block (stopped, finished or diverged); the others train on unchanged."""
-        k = list(self.runs).index(run_id)
+        rows = self._rows(list(self.runs).index(run_id))
         del self.runs[run_id]
-        self.W, self.b, self.lr = np.delete(self.W, k, 0), np.delete(self.b, k), np.delete(self.lr, k)
+        self.W, self.b, self.lr = np.delete(self.W, rows, 0), np.delete(self.b, rows), np.delete(self.lr, rows)
+
+    def _rows(self, k):
+        """The rows of W that hold the k-th run's weights."""
+        return slice(k * self.outputs, (k + 1) * self.outputs)
 
     def step(self):
         """Train every run one epoch; [(run id, EpochRecord)] in the block's order. Finished runs leave."""
@@ -150,28 +162,27 @@ class Carpool:
         config, s = run.config, self.stream
         order = epoch_order(config, run.epoch, len(s.x))
         y = self.data.train_y if order is None else self.data.train_y[order]
-        signed = signed_targets(y, config.batch_size)
-        K, bs = len(self.runs), config.batch_size
-        Z = np.empty((K, len(s.x)), np.float32)  # each batch's logits before its step, per run
-        totals = np.empty((K, 2))
-        scratch = (np.empty((K, bs), np.float32), np.empty((K, PIXELS), np.float32), np.empty(K, np.float32))
+        # the binary losses' shared factor; the softmax model's labels are digits, which it has no use for
+        signed = signed_targets(y, config.batch_size) if self.outputs == 1 else torch.zeros(len(y))
+        rows, bs = len(self.W), config.batch_size
+        totals = np.empty((len(self.runs), 2))
+        scratch = (np.empty((rows, bs), np.float32), np.empty((rows, bs), np.float32),  # a batch's logits, gradients
+                   np.empty((rows, PIXELS), np.float32), np.empty(rows, np.float32))
         gathered = np.empty((bs if order is not None else 1, PIXELS), np.float32)  # a shuffled batch; else unused
         order_np = order.numpy() if order is not None else np.empty(0, np.int64)
-        y = y.numpy().ravel()
-        train_epoch(s.x, order_np, y, signed.numpy().ravel(), self.W, self.b, self.lr, LOSS_CODES[config.loss], bs,
-                    Z, totals, *scratch, gathered)
+        train_epoch(s.x, order_np, _floats(y), _floats(signed), self.W, self.b, self.lr, LOSS_CODES[config.loss], bs,
+                    totals, *scratch, gathered)
         return totals
 
     def _logits(self, x):
-        """Every run's logits on the images x (K, n), summed as training sums them."""
-        Z = np.empty((len(self.runs), len(x)), np.float32)
+        """Every run's logits on the images x (rows, n), summed as training sums them."""
+        Z = np.empty((len(self.W), len(x)), np.float32)
         forward(x, 0, len(x), self.W, self.b, Z, 0)
         return Z
 
-    @staticmethod
-    def _scores(Z, y, loss):
-        """Each run's summed loss and right answers on logits Z[k] (K, 2)."""
-        totals = np.empty((len(Z), 2))
+    def _scores(self, Z, y, loss):
+        """Each run's summed loss and right answers on its logits in Z (runs, 2)."""
+        totals = np.empty((len(self.runs), 2))
         scores(Z, y, loss, totals)
         return totals
 
@@ -182,7 +193,8 @@ class Carpool:
 
     def _record(self, k, run, scores, seconds):
         """Run k's EpochRecord, from its (train loss, train accuracy, valid loss, valid accuracy)."""
-        params = {"weights": torch.from_numpy(self.W[k:k + 1].T), "bias": torch.from_numpy(self.b[k:k + 1])}
+        rows = self._rows(k)
+        params = {"weights": torch.from_numpy(self.W[rows].T), "bias": torch.from_numpy(self.b[rows])}
         return checked_record(run.epoch, *scores, params, run.seconds + seconds, run.before)
 
 
@@ -207,10 +219,13 @@ def train_alone(config, data, start=None) -> Iterator[EpochRecord]:
 def warm_up():
     """Compile the kernel now (a second or so the first time, then from numba's cache), not on a student's click."""
     from digitviz.config import TrainConfig
-    from digitviz.data import DigitData
+    from digitviz.data import ALL_DIGITS, DigitData
     rng = torch.Generator().manual_seed(0)
     x, y = torch.rand(8, PIXELS, generator=rng), (torch.rand(8, 1, generator=rng) > 0.5).float()
-    data = DigitData(x, y, x[:4], y[:4], (3, 7), "warm-up")
+    pair, ten = DigitData(x, y, x[:4], y[:4], (3, 7), "warm-up"), DigitData(x, y[:, 0].long(), x[:4], y[:4, 0].long(),
+                                                                             ALL_DIGITS, "warm-up")
     for loss in LOSS_CODES:
+        data, model = (ten, "softmax") if loss == "cross_entropy" else (pair, "linear")
         for shuffle in (False, True):
-            list(train_carpool([TrainConfig(epochs=1, batch_size=4, loss=loss, shuffle=shuffle)] * 3, data))
+            config = TrainConfig(epochs=1, batch_size=4, loss=loss, model=model, shuffle=shuffle)
+            list(train_carpool([config] * 3, data))

@@ -1,13 +1,14 @@
-"""The linear model's arithmetic for K runs at once, with each run's numbers independent of K.
+"""The linear and softmax models' arithmetic for K runs at once, with each run's numbers independent of K.
 
-A block of K runs keeps its weights as one (K, 784) matrix, one row per run. A matrix library would multiply
-the batch by all K columns at once, but its kernels pick their blocking, and so the order in which they add up
-a dot product, from the matrix's shape: a run's logits change in the last bits when its companions change. Here
-every sum has one fixed order, whatever K is:
+A block of K runs keeps its weights as one (K, 784) matrix, one row per run (ten for the softmax model: a row per
+digit). A matrix library would multiply the batch by all K columns at once, but its kernels pick their blocking,
+and so the order in which they add up a dot product, from the matrix's shape: a run's logits change in the last
+bits when its companions change. Here every sum has one fixed order, whatever K is:
 
 - a logit sums its pixels' products in 16 lanes (lane l adds pixels l, l + 16, l + 32, ... in that order), adds
   the lanes up in a fixed tree (`_add_lanes`), then adds the bias;
-- a weight's gradient sums its batch rows' products in row order, and so does the bias's.
+- a weight's gradient sums its batch rows' products in row order, and so does the bias's;
+- a softmax sums its ten exponentials in digit order.
 
 Each `s = s + x * w` is a float32 multiply then a float32 add (numba adds no fused multiply-add or reordering
 unless told to), so grouping runs or rows changes how often a partial sum goes to memory and back (exactly),
@@ -26,7 +27,9 @@ PIXELS = 28 * 28
 LANES = 16  # a logit's partial sums, two 8-float vectors; 784 pixels are 49 of them
 ROWS = 4  # images a pass over a run's weights (or its gradient's partial sums) serves: fewer loads and stores
 CHUNK = 16  # images taken forward, then backward, while they are still in cache (about 50 kB)
-LOSS_CODES = {"mnist_loss": 0, "first_attempt": 1, "bce": 2}
+LOSS_CODES = {"mnist_loss": 0, "first_attempt": 1, "bce": 2, "cross_entropy": 3}
+CROSS_ENTROPY = LOSS_CODES["cross_entropy"]
+TEN = 10  # cross_entropy's run has ten rows of weights, one per digit
 
 
 def _jit(func):
@@ -190,31 +193,58 @@ def _grad_and_score(z, y, signed, n, loss):
 
 
 @_jit
-def loss_grads(Z, z0, n, batch, y, signed, loss, dZ, d0, totals):
-    """dZ[k, d0 + i] = d(loss)/dz for run k's logits Z[k, z0 + i], i < n, of a batch of `batch` images; adds
-    their losses and right answers to totals[k], in row order (float64)."""
-    for k in range(Z.shape[0]):
+def _softmax_score(Z, r, i, y):
+    """Image i's ten logits, rows r:r + 10 of Z (one run's): (the largest, the sum of exp(z - largest) in digit
+    order, its cross-entropy as losses.py defines it, 1 if the largest logit is the label's). A softmax's
+    probabilities are exp(z - largest) / that sum."""
+    m, best = Z[r, i], 0
+    for c in range(1, TEN):
+        if Z[r + c, i] > m:
+            m, best = Z[r + c, i], c
+    s = np.float32(0)
+    for c in range(TEN):
+        s = s + np.exp(Z[r + c, i] - m)
+    label = int(y)
+    return m, s, np.log(np.float64(s)) - (np.float64(Z[r + label, i]) - np.float64(m)), np.float64(best == label)
+
+
+@_jit
+def loss_grads(Z, c0, c1, batch, y, signed, loss, dZ, totals):
+    """dZ[:, c0:c1] = d(loss)/dz for the logits Z[:, c0:c1] of a batch of `batch` images with targets y (and
+    signed); adds their losses and right answers to totals[run], in image order (float64). A run is one row of Z,
+    or ten (cross_entropy: one per digit)."""
+    for k in range(totals.shape[0]):
         total, right = totals[k, 0], totals[k, 1]
-        for i in range(n):
-            dZ[k, d0 + i], lost, r = _grad_and_score(Z[k, z0 + i], y[z0 + i], signed[z0 + i], batch, loss)
-            total, right = total + lost, right + r
+        for i in range(c0, c1):
+            if loss == CROSS_ENTROPY:  # softmax minus the one-hot target, over the batch size
+                r = TEN * k
+                m, s, lost, hit = _softmax_score(Z, r, i, y[i])
+                for c in range(TEN):
+                    p = np.exp(Z[r + c, i] - m) / s
+                    dZ[r + c, i] = (p - np.float32(c == int(y[i]))) / np.float32(batch)
+            else:
+                dZ[k, i], lost, hit = _grad_and_score(Z[k, i], y[i], signed[i], batch, loss)
+            total, right = total + lost, right + hit
         totals[k, 0], totals[k, 1] = total, right
 
 
 @_jit
 def scores(Z, y, loss, totals):
-    """totals[k] = (summed loss, right answers) of run k's logits Z[k] against targets y, in row order."""
+    """totals[run] = (summed loss, right answers) of each run's logits Z against targets y, in image order."""
     totals[:] = 0
-    for k in range(Z.shape[0]):
+    for k in range(totals.shape[0]):
         for i in range(Z.shape[1]):
-            _, lost, r = _grad_and_score(Z[k, i], y[i], np.float32(0), 1, loss)
+            if loss == CROSS_ENTROPY:
+                _, _, lost, hit = _softmax_score(Z, TEN * k, i, y[i])
+            else:
+                _, lost, hit = _grad_and_score(Z[k, i], y[i], np.float32(0), 1, loss)
             totals[k, 0] += lost
-            totals[k, 1] += r
+            totals[k, 1] += hit
 
 
 @_jit
 def sgd_step(W, b, G, gb, lr):
-    """Each run's own step: W[k] -= lr[k] * G[k], b[k] -= lr[k] * gb[k]."""
+    """Each row's step, at its run's rate: W[k] -= lr[k] * G[k], b[k] -= lr[k] * gb[k]."""
     for k in range(W.shape[0]):
         for p in range(PIXELS):
             W[k, p] = W[k, p] - lr[k] * G[k, p]
@@ -229,24 +259,25 @@ def _gather(x, order, i0, i1, xb):
 
 
 @_jit
-def _batch(xs, s0, n, z0, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb, a):
-    """One batch of SGD for every run: images s0:s0 + n of xs, which are the epoch's z0:z0 + n.
+def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb, a):
+    """One batch of SGD for every run: images s0:s0 + n of xs, with targets y (and signed) in the same order.
 
     CHUNK images at a time go forward, get their losses' gradients, and add theirs to G while still in cache."""
     G[:] = 0
     for c in range(0, n, CHUNK):
         m = min(CHUNK, n - c)
-        _logits(xs, s0 + c, s0 + c + m, W, b, Z, z0 + c, a)
-        loss_grads(Z, z0 + c, m, n, y, signed, loss, dZ, c, totals)
+        _logits(xs, s0 + c, s0 + c + m, W, b, Z, c, a)
+        loss_grads(Z, c, c + m, n, y, signed, loss, dZ, totals)
         _add_gradients(xs, s0 + c, s0 + c + m, dZ, c, G)
     _bias_gradients(dZ, n, gb)
     sgd_step(W, b, G, gb, lr)
 
 
 @_jit
-def train_epoch(x, order, y, signed, W, b, lr, loss, bs, Z, totals, dZ, G, gb, xb):
-    """One epoch of SGD for every run of the block; Z gets each batch's logits before its step (K, N), totals
-    their summed losses and right answers (K, 2).
+def train_epoch(x, order, y, signed, W, b, lr, loss, bs, totals, Z, dZ, G, gb, xb):
+    """One epoch of SGD for every run of the block; totals gets each run's summed losses and right answers (runs,
+    2), each image scored by its batch's logits before the batch's step. Z and dZ are scratch for a batch's logits
+    and their gradients (rows, bs).
 
     Without a shuffle (order empty) batches are slices of x; with one, they are gathered into xb.
     y and signed are in the epoch's order."""
@@ -255,8 +286,9 @@ def train_epoch(x, order, y, signed, W, b, lr, loss, bs, Z, totals, dZ, G, gb, x
     a = np.empty((ROWS, LANES), np.float32)
     for i0 in range(0, N, bs):
         n = min(N, i0 + bs) - i0
+        yb, sb = y[i0:i0 + n], signed[i0:i0 + n]
         if order.size == 0:
-            _batch(x, i0, n, i0, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb, a)
+            _batch(x, i0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, a)
         else:
             _gather(x, order, i0, i0 + n, xb)
-            _batch(xb, 0, n, i0, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb, a)
+            _batch(xb, 0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, a)

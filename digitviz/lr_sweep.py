@@ -2,8 +2,8 @@
 
 Each rate is an ordinary Run (digitviz.runs), appended to the session's history, so any point of the sweep's
 U-curve can be opened in Compare runs. The sweep's runs share everything but the rate, so they see the same batches
-in the same order: the linear model's train as one carpool (digitviz.carpool), in one worker at one turn, each with
-the same numbers as alone. Nothing here imports Streamlit.
+in the same order: the linear and softmax models' train as one carpool (digitviz.carpool), in one worker at one
+turn, each with the same numbers as alone. Nothing here imports Streamlit.
 """
 import contextlib
 import dataclasses
@@ -29,13 +29,14 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
 
 def lr_sweep(configs, digits, history, trainer, train_size, done=None, waiting=None, session=None):
     """Train each config to its end as a Run appended to `history`, through the server's way in to training
-    (digitviz.training); returns the runs. The linear model's sweep is one carpool, computed at one turn; any other
+    (digitviz.training); returns the runs. A linear or softmax sweep is one carpool, computed at one turn; any other
     model's runs train one after another, `done(run)` after each. `waiting(Waiting)` while the sweep waits its turn
     (the page's chance to say so, and to be stopped). `session`: whose share of the workers it draws on. Raises
     TrainingError (its message is for the student) if the carpool could not be trained."""
     if carpool_key(configs[0]) is None:
         return _one_by_one(configs, digits, history, trainer, done, waiting, session)
-    guess = sum(c.epochs for c in configs) * train_size * SECONDS_PER_IMAGE_EPOCH
+    outputs = 10 if configs[0].ten_digits else 1  # the softmax model's ten rows of weights cost ten times one
+    guess = sum(c.epochs for c in configs) * train_size * outputs * SECONDS_PER_IMAGE_EPOCH
     trained = trainer.call(sweep_records, digits, {"configs": configs}, guess=guess, waiting=waiting)
     swept = []
     for config, records in zip(configs, trained):

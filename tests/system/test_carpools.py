@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from digitviz.settings import config_of
+from digitviz import load_digits, train
+from digitviz.settings import DEFAULTS, PRESETS, config_of
 from tools.classroom import link_query, student_values
 from tools.server import Server
 from tools.student import Student, run_async, trace
@@ -16,9 +17,8 @@ EPOCHS = 30
 TIMEOUT = 180
 
 
-async def class_trains(url):
+async def class_trains(url, values):
     """Every student opens their link, all press Train at the same moment, each waits for their run."""
-    values = [student_values(i, seed=1000 + i, epochs=EPOCHS) for i in range(STUDENTS)]
     students = [Student(url, link_query(v), name=f"student {i}") for i, v in enumerate(values)]
     await asyncio.gather(*(s.connect(timeout=TIMEOUT) for s in students))
     await asyncio.gather(*(s.click("train") for s in students))
@@ -32,18 +32,44 @@ async def class_trains(url):
     return values, curves
 
 
+def carpools_formed(server):
+    """(carpools, runs trained in them), as the pool says in the server's log when it closes."""
+    server.stop()
+    said = re.search(r"(\d+) carpools formed, (\d+) runs trained in them", server.log_text())
+    assert said, server.log_text()[-2000:]
+    return tuple(map(int, said.groups()))
+
+
 @pytest.mark.slow
 def test_a_mixed_class_gets_its_own_numbers_from_carpools(data):
     server = Server()
     try:
-        values, curves = run_async(class_trains(server.url))
+        values, curves = run_async(class_trains(server.url, [student_values(i, seed=1000 + i, epochs=EPOCHS)
+                                                             for i in range(STUDENTS)]))
         for v, curve in zip(values, curves):
             _, alone = engine_alone(config_of(v), data)
             assert curve == [r.valid_acc for r in alone], f"{link_query(v)}: not the engine's run"
-        server.stop()  # the pool says at its close how many carpools it formed
-        said = re.search(r"(\d+) carpools formed, (\d+) runs trained in them", server.log_text())
-        assert said, server.log_text()[-2000:]
-        carpools, runs = map(int, said.groups())
+        carpools, runs = carpools_formed(server)
+        assert carpools >= 1 and runs >= 2
+        assert "Traceback" not in server.log_text()
+    finally:
+        server.cleanup()
+
+
+@pytest.mark.slow
+def test_ten_digit_runs_of_one_seed_share_carpools():
+    """The ten-digit preset shuffles, so runs share a block when they share a seed (the default one here): six
+    students at three learning rates, each with the engine's own run."""
+    ten = load_digits(pair="all")
+    values = [{**DEFAULTS, **PRESETS["ten_digits"].values, "epochs": 3, "lr": (0.1, 0.3, 1.0)[i % 3]} for i in range(6)]
+    server = Server()
+    try:
+        values, curves = run_async(class_trains(server.url, values))
+        for v, curve in zip(values, curves):
+            config = config_of(v)
+            assert config.model == "softmax" and config.shuffle
+            assert curve == [r.valid_acc for r in train(config, ten)], f"{link_query(v)}: not the engine's run"
+        carpools, runs = carpools_formed(server)
         assert carpools >= 1 and runs >= 2
         assert "Traceback" not in server.log_text()
     finally:

@@ -8,8 +8,11 @@ import torch
 
 from digitviz import TrainConfig, train
 from digitviz.carpool import Carpool, carpool_key, train_carpool
-from digitviz.kernel import LOSS_CODES, _jit, backward, forward, scores
-from digitviz.losses import LOSS_FUNCS, accuracy
+from digitviz.data import load_digits
+from digitviz.engine import ScratchTrainer, validate_epoch
+from digitviz.kernel import LOSS_CODES, _jit, backward, forward, loss_grads, scores
+from digitviz.losses import LOSS_FUNCS, accuracy, loss_grad
+from digitviz.models import initial_params
 
 SCALARS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
 
@@ -116,7 +119,7 @@ def test_shuffled_runs_share_only_with_their_seed():
     assert carpool_key(one) != carpool_key(dataclasses.replace(one, seed=2))
     assert carpool_key(one) == carpool_key(dataclasses.replace(one, lr=0.1, init_std=0.1, epochs=5))
     assert carpool_key(TrainConfig(seed=1)) == carpool_key(TrainConfig(seed=2))  # no shuffle: the seed only inits
-    assert carpool_key(TrainConfig(model="softmax", loss="cross_entropy")) is None
+    assert carpool_key(TrainConfig(model="two_layer")) is None
 
 
 def lane_logits(x, w, b):
@@ -162,7 +165,7 @@ def test_kernel_matches_torchs_products_and_ignores_its_companions():
     assert G[3].tobytes() == G3[0].tobytes() and gb[3] == gb3[0]
 
 
-@pytest.mark.parametrize("loss", LOSS_CODES)
+@pytest.mark.parametrize("loss", [loss for loss in LOSS_CODES if loss != "cross_entropy"])
 def test_kernel_scores_are_the_lessons_loss_and_accuracy(loss):
     """Logits near 0 (the sigmoid rounds them to 0.5: a 7) and far out (where a naive bce overflows) included."""
     g = torch.Generator().manual_seed(1)
@@ -175,6 +178,28 @@ def test_kernel_scores_are_the_lessons_loss_and_accuracy(loss):
     assert out[0, 1] == accuracy(z[:, None], y[:, None]).item()
 
 
+def test_kernel_scores_ten_digits_as_cross_entropy_and_argmax_do():
+    """Two runs' ten rows each; logits far out (where a naive softmax overflows), ties (the first digit wins, as
+    argmax says), and each image's gradient (softmax minus one-hot over the batch) as losses.loss_grad gives it."""
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(300, 20, generator=g) * 5
+    z[0, :10], z[1, 10:] = 100.0, -100.0  # every digit tied, for each run
+    z[2, 3] = 120.0  # one huge logit
+    y = torch.randint(0, 10, (300,), generator=g)
+    y[:2] = 0  # the tied images are 0s: right only if the first tied digit wins
+    Z, labels = z.T.contiguous().numpy(), y.numpy().astype(np.float32)
+    totals = np.empty((2, 2))
+    scores(Z, labels, LOSS_CODES["cross_entropy"], totals)
+    dZ, trained = np.empty_like(Z), np.zeros((2, 2))
+    loss_grads(Z, 0, 300, 300, labels, np.zeros(300, np.float32), LOSS_CODES["cross_entropy"], dZ, trained)
+    assert trained.tolist() == totals.tolist()
+    for k, run in enumerate((z[:, :10], z[:, 10:])):
+        assert totals[k, 0] / 300 == pytest.approx(LOSS_FUNCS["cross_entropy"](run, y).item(), rel=1e-6)
+        assert np.float32(totals[k, 1] / 300) == accuracy(run, y).item()  # as Carpool._means rounds it
+        torch.testing.assert_close(torch.from_numpy(dZ[10 * k:10 * k + 10].T), loss_grad("cross_entropy", run, y, None),
+                                   rtol=1e-5, atol=1e-8)
+
+
 def test_the_kernel_compiles_where_no_cache_can_be_written(monkeypatch):
     """A read-only install and home: numba finds no cache directory; the kernel compiles in each process."""
     monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", [])
@@ -182,3 +207,49 @@ def test_the_kernel_compiles_where_no_cache_can_be_written(monkeypatch):
     def double(a):
         return 2 * a
     assert _jit(double)(3) == 6
+
+
+@pytest.fixture(scope="module")
+def ten():
+    """All ten digits, 5,000 of the training images picked at random: the softmax model's data, kept quick."""
+    full = load_digits(pair="all")
+    some = torch.randperm(len(full.train_x), generator=torch.Generator().manual_seed(0))[:5000]
+    return dataclasses.replace(full, train_x=full.train_x[some], train_y=full.train_y[some])
+
+
+SOFTMAX = TrainConfig(model="softmax", loss="cross_entropy", lr=0.5, epochs=2, batch_size=100, seed=4)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_the_softmax_model_trains_as_torch_trains_it(ten, shuffle):
+    """The kernel's ten-row runs against torch's from-scratch Linear with the closed-form softmax gradient (the
+    engine's trainer for models without a block form), to float32 rounding: every score and parameter."""
+    config = dataclasses.replace(SOFTMAX, shuffle=shuffle)
+    ours = list(train(config, ten))
+    theirs = ScratchTrainer(config, ten, initial_params(config))
+    for record in ours:
+        scores = theirs.train_epoch(record.epoch) + validate_epoch(theirs.model, ten, LOSS_FUNCS[config.loss])
+        assert [record.train_loss, record.train_acc, record.valid_loss, record.valid_acc] == pytest.approx(
+            scores, rel=1e-4)
+        for name, value in theirs.params.items():
+            torch.testing.assert_close(torch.tensor(record.params[name]), value, rtol=1e-4, atol=1e-4)
+    assert ours[-1].params["weights"].shape == (784, 10) and ours[-1].valid_acc > 0.5  # it learned: chance is 0.1
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_softmax_run_in_a_block_equals_it_alone(ten, shuffle):
+    """Ten rows a run: a run among companions (which shuffled must share its seed), one that joins late and one
+    that leaves early, each the same bits as alone."""
+    config = dataclasses.replace(SOFTMAX, shuffle=shuffle)
+    configs = [config, *companions(config, 2, seed=1)]
+    pairs = list(train_carpool(configs, ten))
+    for i in range(3):
+        assert_same(records_of(pairs, i), list(train(configs[i], ten)))
+    pool = Carpool(ten)
+    a = pool.join(configs[1])
+    first = pool.step()
+    b = pool.join(dataclasses.replace(config, epochs=1), first[0][1])  # continues from a's first epoch
+    second = pool.step()
+    assert [run for run, _ in second] == [a, b]
+    assert_same([second[1][1]], list(train(dataclasses.replace(config, epochs=1), ten, first[0][1])))
+    assert_same([first[0][1], second[0][1]], list(train(configs[1], ten)))
