@@ -48,10 +48,10 @@ def _collect_every(seconds):
 
 
 # Streamlit's script threads are daemons, and at exit the interpreter ends a daemon thread with pthread_exit the
-# moment it next takes the GIL. One that is inside torch then (the page trains its default model in the server:
-# 6 s for all ten digits) unwinds through a C++ destructor that must not throw: std::terminate, "terminate called
-# without an active exception", exit code -6. Streamlit has asked every script to stop by then, and each stops at
-# its next Streamlit call; this is how long they get before the interpreter tears down.
+# moment it next takes the GIL. One that is inside torch then (the page computes in the server: its default model,
+# the baseline, a classification) unwinds through a C++ destructor that must not throw: std::terminate,
+# "terminate called without an active exception", exit code -6. Streamlit has asked every script to stop by then,
+# and each stops at its next Streamlit call; this is how long they get before the interpreter tears down.
 EXIT_WAIT_SECONDS = 3.0
 _exit_hook = []
 
