@@ -238,8 +238,8 @@ def test_the_softmax_model_trains_as_torch_trains_it(ten, shuffle):
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_a_softmax_run_in_a_block_equals_it_alone(ten, shuffle):
-    """Ten rows a run: a run among companions (which shuffled must share its seed), one that joins late and one
-    that leaves early, each the same bits as alone."""
+    """Ten rows a run: a run among companions (which shuffled must share its seed); one that joins late, from
+    another run's record, and trains on alone once that run has left; each the same bits as alone."""
     config = dataclasses.replace(SOFTMAX, shuffle=shuffle)
     configs = [config, *companions(config, 2, seed=1)]
     pairs = list(train_carpool(configs, ten))
@@ -248,8 +248,8 @@ def test_a_softmax_run_in_a_block_equals_it_alone(ten, shuffle):
     pool = Carpool(ten)
     a = pool.join(configs[1])
     first = pool.step()
-    b = pool.join(dataclasses.replace(config, epochs=1), first[0][1])  # continues from a's first epoch
-    second = pool.step()
-    assert [run for run, _ in second] == [a, b]
-    assert_same([second[1][1]], list(train(dataclasses.replace(config, epochs=1), ten, first[0][1])))
+    b = pool.join(config, first[0][1])  # continues from a's first epoch, for two more
+    second, third = pool.step(), pool.step()  # a ends after the second: its ten rows leave, b's stay
+    assert [run for run, _ in second] == [a, b] and [run for run, _ in third] == [b] and len(pool) == 0
     assert_same([first[0][1], second[0][1]], list(train(configs[1], ten)))
+    assert_same([second[1][1], third[0][1]], list(train(config, ten, first[0][1])))
