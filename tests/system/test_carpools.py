@@ -58,10 +58,12 @@ def test_a_mixed_class_gets_its_own_numbers_from_carpools(data):
 
 @pytest.mark.slow
 def test_ten_digit_runs_of_one_seed_share_carpools():
-    """The ten-digit preset shuffles, so runs share a block when they share a seed (the default one here): six
-    students at three learning rates, each with the engine's own run."""
+    """The ten-digit preset shuffles, so runs share a block when they share a seed (the default one here) and an
+    epoch: six students, each their own learning rate and init std, each with the engine's own run. Six runs on two
+    workers: four wait together at their first epoch (a shuffled run joins only a block at its own epoch)."""
     ten = load_digits(pair="all")
-    values = [{**DEFAULTS, **PRESETS["ten_digits"].values, "epochs": 3, "lr": (0.1, 0.3, 1.0)[i % 3]} for i in range(6)]
+    values = [{**DEFAULTS, **PRESETS["ten_digits"].values, "epochs": 3, "lr": (0.1, 0.3, 1.0)[i % 3],
+               "init_std": (1.0, 0.5)[i // 3]} for i in range(6)]
     server = Server()
     try:
         values, curves = run_async(class_trains(server.url, values))
