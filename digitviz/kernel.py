@@ -193,19 +193,20 @@ def _grad_and_score(z, y, signed, n, loss):
 
 
 @_jit
-def _softmax_score(Z, r, i, y):
-    """Image i's ten logits, rows r:r + 10 of Z (one run's): (the largest, the sum of exp(z - largest) in digit
-    order, its cross-entropy as losses.py defines it, 1 if the largest logit is the label's). A softmax's
-    probabilities are exp(z - largest) / that sum."""
+def _softmax_score(Z, r, i, y, e):
+    """Image i's ten logits, rows r:r + 10 of Z (one run's): e[c] = exp(z[c] - the largest); returns (the sum of e
+    in digit order, its cross-entropy as losses.py defines it, 1 if the largest logit is the label's). A softmax's
+    probabilities are e / that sum."""
     m, best = Z[r, i], 0
     for c in range(1, TEN):
         if Z[r + c, i] > m:
             m, best = Z[r + c, i], c
     s = np.float32(0)
     for c in range(TEN):
-        s = s + np.exp(Z[r + c, i] - m)
+        e[c] = np.exp(Z[r + c, i] - m)
+        s = s + e[c]
     label = int(y)
-    return m, s, np.log(np.float64(s)) - (np.float64(Z[r + label, i]) - np.float64(m)), np.float64(best == label)
+    return s, np.log(np.float64(s)) - (np.float64(Z[r + label, i]) - np.float64(m)), np.float64(best == label)
 
 
 @_jit
@@ -213,15 +214,15 @@ def loss_grads(Z, c0, c1, batch, y, signed, loss, dZ, totals):
     """dZ[:, c0:c1] = d(loss)/dz for the logits Z[:, c0:c1] of a batch of `batch` images with targets y (and
     signed); adds their losses and right answers to totals[run], in image order (float64). A run is one row of Z,
     or ten (cross_entropy: one per digit)."""
+    e = np.empty(TEN, np.float32)
     for k in range(totals.shape[0]):
         total, right = totals[k, 0], totals[k, 1]
         for i in range(c0, c1):
             if loss == CROSS_ENTROPY:  # softmax minus the one-hot target, over the batch size
-                r = TEN * k
-                m, s, lost, hit = _softmax_score(Z, r, i, y[i])
+                r, label = TEN * k, int(y[i])
+                s, lost, hit = _softmax_score(Z, r, i, y[i], e)
                 for c in range(TEN):
-                    p = np.exp(Z[r + c, i] - m) / s
-                    dZ[r + c, i] = (p - np.float32(c == int(y[i]))) / np.float32(batch)
+                    dZ[r + c, i] = (e[c] / s - np.float32(c == label)) / np.float32(batch)
             else:
                 dZ[k, i], lost, hit = _grad_and_score(Z[k, i], y[i], signed[i], batch, loss)
             total, right = total + lost, right + hit
@@ -232,10 +233,11 @@ def loss_grads(Z, c0, c1, batch, y, signed, loss, dZ, totals):
 def scores(Z, y, loss, totals):
     """totals[run] = (summed loss, right answers) of each run's logits Z against targets y, in image order."""
     totals[:] = 0
+    e = np.empty(TEN, np.float32)
     for k in range(totals.shape[0]):
         for i in range(Z.shape[1]):
             if loss == CROSS_ENTROPY:
-                _, _, lost, hit = _softmax_score(Z, TEN * k, i, y[i])
+                _, lost, hit = _softmax_score(Z, TEN * k, i, y[i], e)
             else:
                 _, lost, hit = _grad_and_score(Z[k, i], y[i], np.float32(0), 1, loss)
             totals[k, 0] += lost
