@@ -6,7 +6,7 @@ and so the order in which they add up a dot product, from the matrix's shape: a 
 bits when its companions change. Here every sum has one fixed order, whatever K is:
 
 - a logit sums its pixels' products in 16 lanes (lane l adds pixels l, l + 16, l + 32, ... in that order), adds
-  the lanes up in a fixed tree (`_add_lanes`), then adds the bias;
+  the lanes up in a fixed tree (lane q plus lane q + 8, then q + 4, q + 2, q + 1), then adds the bias;
 - a weight's gradient sums its batch rows' products in row order, and so does the bias's;
 - a softmax sums its ten exponentials in digit order.
 
@@ -21,7 +21,10 @@ gradients, while those images are still in cache: the whole epoch costs about on
 torch's two matrix products do.
 """
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
 
 PIXELS = 28 * 28
 LANES = 16  # a logit's partial sums, two 8-float vectors; 784 pixels are 49 of them
@@ -40,50 +43,89 @@ def _jit(func):
         return njit(nogil=True, boundscheck=False)(func)
 
 
-@_jit
-def _add_lanes(a):
-    """A logit from its 16 lane sums, in one fixed tree: lane q plus lane q + 8, then q + 4, q + 2, q + 1.
-    (Overwrites a: it is scratch.)"""
-    width = LANES // 2
-    while width:
-        for q in range(width):
-            a[q] = a[q] + a[q + width]
-        width //= 2
-    return a[0]
+def _logits_ir(images):
+    """An intrinsic: z[j + r] = x[i + r] . w + bias for r < images, each summed as the module's docstring says (16
+    lanes, then the fixed tree, then the bias). Written in LLVM's vector IR, so that the 16 lanes of every image
+    stay in two vector registers for the whole row; numba's loop kept them in memory (for all LLVM could tell they
+    might alias the images) and stored them back after every multiply-add. Each lane step is a float32 multiply then
+    a float32 add, as everywhere in this module."""
+    @intrinsic
+    def logits(typingctx, x, i, w, bias, z, j):
+        # The IR below steps through memory itself: only C-contiguous float32 rows of 784 pixels will do.
+        rows = (x, 2), (w, 1), (z, 1)
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 and a.layout == "C" and a.ndim == n
+                   for a, n in rows) or not all(isinstance(n, types.Integer) for n in (i, j)):
+            raise TypingError(f"_logits_ir wants C-contiguous float32 images (n, {PIXELS}), weights and logits")
+
+        def codegen(context, builder, signature, args):
+            xty, ity, wty, bty, zty, jty = signature.args
+            xs = context.make_array(xty)(context, builder, args[0]).data
+            ws = context.make_array(wty)(context, builder, args[2]).data
+            zs = context.make_array(zty)(context, builder, args[4]).data
+            first, at_z = (context.cast(builder, args[k], ty, types.int64) for k, ty in ((1, ity), (5, jty)))
+            bias = context.cast(builder, args[3], bty, types.float32)
+            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            vec = ir.VectorType(f32, 8)
+            xs = builder.gep(xs, [builder.mul(first, ir.Constant(i64, PIXELS))])
+
+            def load(base, offset):
+                return builder.load(builder.bitcast(builder.gep(base, [offset]), vec.as_pointer()), align=4)
+
+            def halves(v, n):  # (v[:n], v[n:2n])
+                low = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, n), list(range(n))))
+                high = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, n), list(range(n, 2 * n))))
+                return low, high
+
+            entry = builder.block
+            loop, done = builder.append_basic_block("lanes"), builder.append_basic_block("lanes.done")
+            builder.branch(loop)
+            builder.position_at_end(loop)
+            p = builder.phi(i64)
+            p.add_incoming(ir.Constant(i64, 0), entry)
+            sums = [[builder.phi(vec) for _ in range(2)] for _ in range(images)]
+            new = [[None, None] for _ in range(images)]
+            for half in range(2):  # lanes 0-7, then 8-15
+                at = builder.add(p, ir.Constant(i64, 8 * half))
+                wv = load(ws, at)
+                for r in range(images):
+                    sums[r][half].add_incoming(ir.Constant(vec, [0.0] * 8), entry)
+                    xv = load(xs, builder.add(at, ir.Constant(i64, r * PIXELS)))
+                    new[r][half] = builder.fadd(sums[r][half], builder.fmul(xv, wv))
+            following = builder.add(p, ir.Constant(i64, LANES))
+            p.add_incoming(following, builder.block)
+            for r in range(images):
+                for half in range(2):
+                    sums[r][half].add_incoming(new[r][half], builder.block)
+            builder.cbranch(builder.icmp_signed("<", following, ir.Constant(i64, PIXELS)), loop, done)
+            builder.position_at_end(done)
+            for r in range(images):  # the lanes' tree: lane q plus lane q + 8, then + 4, + 2, + 1
+                v = builder.fadd(new[r][0], new[r][1])
+                for n in (4, 2):
+                    v = builder.fadd(*halves(v, n))
+                logit = builder.fadd(builder.extract_element(v, ir.Constant(i32, 0)),
+                                     builder.extract_element(v, ir.Constant(i32, 1)))
+                at = builder.add(at_z, ir.Constant(i64, r))
+                builder.store(builder.fadd(logit, bias), builder.gep(zs, [at]))
+            return context.get_dummy_value()
+        return types.void(x, i, w, bias, z, j), codegen
+    return logits
+
+
+_logits_rows, _logits_row = _logits_ir(ROWS), _logits_ir(1)
 
 
 @_jit
-def _lane_sums(x, i, rows, w, a):
-    """a[r] = the 16 lane sums of x[i + r] . w for r < rows (1 or ROWS): each load of w serves every row."""
-    if rows == ROWS:
-        a[:ROWS] = 0
-        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
-        for p in range(0, PIXELS, LANES):
-            for q in range(LANES):
-                wl = w[p + q]
-                a[0, q] = a[0, q] + x0[p + q] * wl
-                a[1, q] = a[1, q] + x1[p + q] * wl
-                a[2, q] = a[2, q] + x2[p + q] * wl
-                a[3, q] = a[3, q] + x3[p + q] * wl
-    else:
-        a[0] = 0
-        x0 = x[i]
-        for p in range(0, PIXELS, LANES):
-            for q in range(LANES):
-                a[0, q] = a[0, q] + x0[p + q] * w[p + q]
-
-
-@_jit
-def _logits(x, r0, r1, W, b, Z, z0, a):
+def _logits(x, r0, r1, W, b, Z, z0):
     """Z[k, z0 + i - r0] = x[i] . W[k] + b[k] for rows r0:r1 of x, ROWS rows at a time, then one by one."""
-    for k in range(W.shape[0]):
-        i = r0
-        while i < r1:
-            rows = ROWS if i + ROWS <= r1 else 1
-            _lane_sums(x, i, rows, W[k], a)
-            for r in range(rows):
-                Z[k, z0 + i - r0 + r] = _add_lanes(a[r]) + b[k]
-            i += rows
+    i = r0
+    while i < r1:  # a few images at a time against every run's weights: the images stay in L1 for all of them
+        rows = ROWS if i + ROWS <= r1 else 1
+        for k in range(W.shape[0]):
+            if rows == ROWS:
+                _logits_rows(x, i, W[k], b[k], Z[k], z0 + i - r0)
+            else:
+                _logits_row(x, i, W[k], b[k], Z[k], z0 + i - r0)
+        i += rows
 
 
 @_jit
@@ -91,9 +133,8 @@ def forward(x, r0, r1, W, b, Z, z0):
     """Z[k, z0:z0 + n] = x @ W[k] + b[k] for rows r0:r1 of the images x (N, 784); W is (K, 784).
 
     CHUNK images at a time, for every run: each image is read from memory once, whatever K is."""
-    a = np.empty((ROWS, LANES), np.float32)
     for c in range(r0, r1, CHUNK):
-        _logits(x, c, min(r1, c + CHUNK), W, b, Z, z0 + c - r0, a)
+        _logits(x, c, min(r1, c + CHUNK), W, b, Z, z0 + c - r0)
 
 
 @_jit
@@ -145,13 +186,60 @@ def _backward_pair(x, r0, r1, da, db, ga, gb):
 
 
 @_jit
+def _backward_quad(x, r0, r1, dZ, k, d0, G):
+    """_backward_run for runs k to k + 3, each load of x serving all four: the same additions, in the same order."""
+    i = r0
+    ga, gb, gc, gd = G[k], G[k + 1], G[k + 2], G[k + 3]
+    while i + ROWS <= r1:
+        j = d0 + i - r0
+        a0, a1, a2, a3 = dZ[k, j], dZ[k, j + 1], dZ[k, j + 2], dZ[k, j + 3]
+        b0, b1, b2, b3 = dZ[k + 1, j], dZ[k + 1, j + 1], dZ[k + 1, j + 2], dZ[k + 1, j + 3]
+        c0, c1, c2, c3 = dZ[k + 2, j], dZ[k + 2, j + 1], dZ[k + 2, j + 2], dZ[k + 2, j + 3]
+        e0, e1, e2, e3 = dZ[k + 3, j], dZ[k + 3, j + 1], dZ[k + 3, j + 2], dZ[k + 3, j + 3]
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        for p in range(PIXELS):
+            s, t, u, v = ga[p], gb[p], gc[p], gd[p]
+            s = s + x0[p] * a0
+            t = t + x0[p] * b0
+            u = u + x0[p] * c0
+            v = v + x0[p] * e0
+            s = s + x1[p] * a1
+            t = t + x1[p] * b1
+            u = u + x1[p] * c1
+            v = v + x1[p] * e1
+            s = s + x2[p] * a2
+            t = t + x2[p] * b2
+            u = u + x2[p] * c2
+            v = v + x2[p] * e2
+            s = s + x3[p] * a3
+            t = t + x3[p] * b3
+            u = u + x3[p] * c3
+            v = v + x3[p] * e3
+            ga[p], gb[p], gc[p], gd[p] = s, t, u, v
+        i += ROWS
+    for m in range(i, r1):
+        j = d0 + m - r0
+        a0, b0, c0, e0, xi = dZ[k, j], dZ[k + 1, j], dZ[k + 2, j], dZ[k + 3, j], x[m]
+        for p in range(PIXELS):
+            ga[p] = ga[p] + xi[p] * a0
+            gb[p] = gb[p] + xi[p] * b0
+            gc[p] = gc[p] + xi[p] * c0
+            gd[p] = gd[p] + xi[p] * e0
+
+
+@_jit
 def _add_gradients(x, r0, r1, dZ, d0, G):
-    """G[k] += x[r0:r1].T @ dZ[k, d0:d0 + r1 - r0], row by row in order, each load of x serving two runs."""
+    """G[k] += x[r0:r1].T @ dZ[k, d0:d0 + r1 - r0], row by row in order, each load of x serving four runs."""
     K, n = G.shape[0], r1 - r0
-    for k in range(0, K - 1, 2):
+    k = 0
+    while k + 4 <= K:
+        _backward_quad(x, r0, r1, dZ, k, d0, G)
+        k += 4
+    if k + 2 <= K:
         _backward_pair(x, r0, r1, dZ[k, d0:d0 + n], dZ[k + 1, d0:d0 + n], G[k], G[k + 1])
-    if K % 2:
-        _backward_run(x, r0, r1, dZ[K - 1, d0:d0 + n], G[K - 1])
+        k += 2
+    if k < K:
+        _backward_run(x, r0, r1, dZ[k, d0:d0 + n], G[k])
 
 
 @_jit
@@ -261,14 +349,14 @@ def _gather(x, order, i0, i1, xb):
 
 
 @_jit
-def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb, a):
+def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb):
     """One batch of SGD for every run: images s0:s0 + n of xs, with targets y (and signed) in the same order.
 
     CHUNK images at a time go forward, get their losses' gradients, and add theirs to G while still in cache."""
     G[:] = 0
     for c in range(0, n, CHUNK):
         m = min(CHUNK, n - c)
-        _logits(xs, s0 + c, s0 + c + m, W, b, Z, c, a)
+        _logits(xs, s0 + c, s0 + c + m, W, b, Z, c)
         loss_grads(Z, c, c + m, n, y, signed, loss, dZ, totals)
         _add_gradients(xs, s0 + c, s0 + c + m, dZ, c, G)
     _bias_gradients(dZ, n, gb)
@@ -285,12 +373,11 @@ def train_epoch(x, order, y, signed, W, b, lr, loss, bs, totals, Z, dZ, G, gb, x
     y and signed are in the epoch's order."""
     N = x.shape[0]
     totals[:] = 0
-    a = np.empty((ROWS, LANES), np.float32)
     for i0 in range(0, N, bs):
         n = min(N, i0 + bs) - i0
         yb, sb = y[i0:i0 + n], signed[i0:i0 + n]
         if order.size == 0:
-            _batch(x, i0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, a)
+            _batch(x, i0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb)
         else:
             _gather(x, order, i0, i0 + n, xb)
-            _batch(xb, 0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, a)
+            _batch(xb, 0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb)
