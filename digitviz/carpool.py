@@ -68,7 +68,8 @@ def _floats(t):
 _streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: converted once per data set
 
 
-def _stream(data):
+def kernel_stream(data):
+    """The data set as the kernel reads it, converted once (shared by every carpool on it)."""
     if data not in _streams:
         _streams[data] = _Stream(data)
     return _streams[data]
@@ -88,7 +89,7 @@ class Carpool:
     """A block of runs on one data set, trained one epoch at a time for all of them."""
 
     def __init__(self, data):
-        self.data, self.stream = data, _stream(data)
+        self.data, self.stream = data, kernel_stream(data)
         self.runs = {}  # run id -> _Run, in the block's order
         self.W = np.empty((0, PIXELS), np.float32)  # (K * outputs, 784): a run's weights are `outputs` rows
         self.b = np.empty(0, np.float32)

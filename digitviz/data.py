@@ -17,6 +17,7 @@ BUNDLE = Path(__file__).parent / "data" / "mnist.npz"
 # Built by scripts/build_mnist.py from MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0); rebuilding gives these bytes.
 BUNDLE_SHA256 = "f4d7530799d60fca2fc3a032b4a8610282627451b64bc91134108b20ddc85c95"
 ALL_DIGITS = tuple(range(10))
+LESSON_DIGITS = (3, 7)  # the lesson's pair: every page opens with it
 
 
 class DataError(ValueError):
@@ -46,7 +47,7 @@ class DigitData:
         return {d: int((y == d).sum()) for d in self.digits}
 
 
-def load_digits(pair: tuple[int, ...] | str = (3, 7), source: str | Path = "bundled") -> DigitData:
+def load_digits(pair: tuple[int, ...] | str = LESSON_DIGITS, source: str | Path = "bundled") -> DigitData:
     """Load two digits (or `pair="all"`, or all ten in order, for all ten) from "bundled", "fastai", or a folder."""
     digits = _check_digits(pair)
     if isinstance(source, str) and source == "bundled":
