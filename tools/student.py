@@ -132,6 +132,7 @@ class Student:
         self.ws = None
         self.elements = {}  # delta path (tuple) -> Element proto: what the page shows now
         self.blocks = {}  # delta path -> Block proto
+        self.fragment_of = {}  # delta path -> the id of the fragment that drew it ("" for the page's own run)
         self.updated_at = {}  # delta path -> perf_counter() of the delta that put its element there
         self.page_script_hash = ""
         self.session_id = None  # the server's id for this session, which upload URLs carry
@@ -144,6 +145,7 @@ class Student:
         self.redraws = []  # (perf_counter, chart title, points in its first trace) since the last click
         self.closed_with = None  # the close code and reason, once the server closed the socket
         self._touched = set()  # paths the current run has sent
+        self._run_fragments = set()  # the fragments the current run reruns (empty: the whole page)
         self._awaiting = 0  # bumped by every rerun request; a run started after it sets _finished
         self._run_awaits = None  # the _awaiting value when the current run started
         self._done_awaits = None  # the _awaiting value when the last awaited run finished
@@ -204,7 +206,8 @@ class Student:
 
     async def rerun(self, widget_states=(), fragment_id=""):
         """Send a rerun_script BackMsg, as the browser does on load and on any widget change (or, with a fragment
-        id, as its timer does for a fragment that reruns every few seconds)."""
+        id, as its timer does for a fragment that reruns every few seconds). A change to a widget that a fragment
+        drew reruns that fragment alone, as in the browser."""
         msg = BackMsg()
         state = msg.rerun_script
         state.query_string = self.query
@@ -212,6 +215,8 @@ class Student:
         state.widget_states.widgets.extend(widget_states)
         if fragment_id:
             state.fragment_id, state.is_auto_rerun = fragment_id, True
+        elif widget_states:
+            state.fragment_id = self._widget_fragment(widget_states[-1].id)
         self._awaiting += 1
         self._finished.clear()
         await self.ws.send(msg.SerializeToString())
@@ -318,6 +323,7 @@ class Student:
             self.script_run_id = msg.metadata.run.script_run_id
             self._run_awaits = self._awaiting
             self._touched = set()
+            self._run_fragments = set(msg.metadata.run.fragment_ids)
             if not msg.metadata.run.fragment_ids:  # as the browser does: a full run drops every fragment's timer,
                 self.auto_reruns.clear()  # and the fragments it calls set theirs again
         elif kind == "file_urls_response":
@@ -334,6 +340,8 @@ class Student:
         elif kind == "script_finished":
             if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
                 self._drop_stale()
+            elif msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                self._drop_stale(self._run_fragments)
             if msg.script_finished in FINISHED:
                 self.runs_finished += 1
                 if self._run_awaits == self._awaiting:
@@ -348,6 +356,7 @@ class Student:
             self._drop_below(path)
             self.blocks.pop(path, None)
             self.elements[path] = element
+            self.fragment_of[path] = delta.fragment_id
             self.updated_at[path] = self.last_delta_at = now
             self._touched.add(path)
             if element.WhichOneof("type") == "exception":
@@ -362,6 +371,7 @@ class Student:
         elif which == "add_block":
             self.elements.pop(path, None)
             self.blocks[path] = delta.add_block
+            self.fragment_of[path] = delta.fragment_id
             self.updated_at[path] = self.last_delta_at = now
             self._touched.add(path)
         # new_transient (spinners, toasts) changes nothing that stays on the page
@@ -373,13 +383,24 @@ class Student:
                 del table[p]
                 self.updated_at.pop(p, None)
 
-    def _drop_stale(self):
-        """What the browser does at the end of a full run: forget what this run did not send."""
+    def _drop_stale(self, fragments=None):
+        """What the browser does at the end of a run: forget what this run did not send (of a fragment's run, what
+        those fragments drew before and did not draw again)."""
         keep = self._touched
         for table in (self.elements, self.blocks):
-            for p in [p for p in table if p not in keep]:
+            stale = [p for p in table if p not in keep]
+            for p in [p for p in stale if fragments is None or self.fragment_of.get(p) in fragments]:
                 del table[p]
                 self.updated_at.pop(p, None)
+                self.fragment_of.pop(p, None)
+
+    def _widget_fragment(self, widget_id):
+        """The fragment that drew the widget (its changes rerun that fragment alone), or "" for the page's run."""
+        for path, element in self.elements.items():
+            inner = getattr(element, element.WhichOneof("type"))
+            if getattr(inner, "id", None) == widget_id:
+                return self.fragment_of.get(path, "")
+        return ""
 
     # ------------------------------------------------------------------ what the page shows
 

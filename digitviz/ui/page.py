@@ -37,10 +37,10 @@ def main():
         return
     joined = rounds.joined_round(server)  # ?round=CODE: the class predicts one experiment, with no controls
     if joined is None:
-        action = sidebar.controls_ui()
+        buttons = st.sidebar.container()  # the run's buttons, at the sidebar's top: lesson_ui draws them
         values = sidebar.settings_ui(hidden)
     else:
-        action, values, hidden = rounds.reveal_action(joined), joined.question.settings(), frozenset(CONTROLS)
+        values, hidden = joined.question.settings(), frozenset(CONTROLS)
     digits = digits_of(values)
     data, baseline = resources.lesson_data(digits)
     resources.collect_garbage_regularly()
@@ -51,25 +51,44 @@ def main():
     st.caption("The fastai book's chapter 4: a linear model trained from scratch by SGD, against the lesson's "
                "first idea, comparing each digit with the average image of each digit.")
     if joined is None:
-        action = sidebar.phone_ui(hidden) or action
+        lesson_ui(buttons, values, hidden, link_notes, config, digits, baseline, server)
+    else:
+        round_page_ui(joined, values, hidden, link_notes, config, digits, baseline, server)
+
+
+@st.fragment
+def lesson_ui(buttons, values, hidden, link_notes, config, digits, baseline, server):
+    """Everything a run changes: its buttons, the dashboard, the classifier, the panels and what the browser
+    remembers. A fragment: Train, Stop, Step, Resume and Reset rerun this alone, not the settings above it,
+    which were most of what a class's hundred clicks sent (a changed setting still reruns the whole page)."""
+    action = sidebar.buttons_ui(buttons)
+    action = sidebar.phone_ui(hidden) or action
     run = dashboard.current_run(action)
     preset = link.current_preset(values, hidden)
     memory.moved_server_ui()
     memory.forgotten_ui(action)
     link.notes_ui(link_notes, preset, trained=run is not None)
-    results = rounds.round_ui(joined, server, config, digits) if joined else None
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)
-    if joined:  # a round's page is the round alone: no classifier, no panels, no remembered runs trained again
-        rounds.show_run(run, view, hidden)
-        rounds.reveal_ui(results, joined, run)
-        panel = None
-    else:
-        dashboard.show_run(run, view, hidden, config, digits, server)
-        classify_ui(run, digits, baseline)
-        st.divider()
-        panel = panels_ui(run, server)
-    link.write_link(values, hidden, panel, preset, appearance.appearance_ui() | rounds.round_link(joined))
-    if joined is None:
-        memory.memory_ui()
+    dashboard.show_run(run, view, hidden, config, digits, server)
+    classify_ui(run, digits, baseline)
+    st.divider()
+    panel = panels_ui(run, server)
+    link.write_link(values, hidden, panel, preset, appearance.appearance_ui())
+    memory.memory_ui()
 
+
+def round_page_ui(joined, values, hidden, link_notes, config, digits, baseline, server):
+    """A class round's page: the round alone, no controls, no classifier, no panels, no remembered runs."""
+    action = rounds.reveal_action(joined)
+    run = dashboard.current_run(action)
+    preset = link.current_preset(values, hidden)
+    memory.moved_server_ui()
+    memory.forgotten_ui(action)
+    link.notes_ui(link_notes, preset, trained=run is not None)
+    results = rounds.round_ui(joined, server, config, digits)
+    view = dashboard.dashboard_ui(digits, baseline, config)
+    run = dashboard.act(action, run, config, digits, view, server)
+    rounds.show_run(run, view, hidden)
+    rounds.reveal_ui(results, joined, run)
+    link.write_link(values, hidden, None, preset, appearance.appearance_ui() | rounds.round_link(joined))

@@ -11,11 +11,6 @@ BUTTONS = [("stop", "Stop", "pause", "Pause the run; everything trained so far s
            ("reset", "Reset", "restart_alt", "Clear the run and start fresh.")]
 
 
-def controls_ui():
-    """Train, Stop, Step, Resume, Reset: returns which was pressed, or None."""
-    return buttons_ui(st.sidebar)
-
-
 def buttons_ui(where, suffix=""):
     """The run's buttons in `where`, keyed by name + `suffix`: returns which was pressed, or None. Two rows of two
     under Train; a phone stacks columns, so there they wrap in one row instead."""
@@ -23,9 +18,12 @@ def buttons_ui(where, suffix=""):
     if where.button("Train", type="primary", key="train" + suffix, width="stretch",
                     help="Start a fresh run with these settings."):
         pressed = "train"
-    row = where.container(horizontal=True, gap="small") if suffix else None
-    for col, (name, label, icon, tip) in zip([row] * 4 if row else where.columns(2) + where.columns(2), BUTTONS):
-        if col.button(label, key=name + suffix, icon=f":material/{icon}:", help=tip, width="stretch"):
+    # Rows are horizontal containers, not columns: one block a row instead of three (a row and two columns), and
+    # every block is a message a class's hundred clicks each send.
+    rows = [where.container(horizontal=True, gap="small")] * 4 if suffix else \
+        [row for row in (where.container(horizontal=True, gap="small") for _ in range(2)) for _ in range(2)]
+    for row, (name, label, icon, tip) in zip(rows, BUTTONS):
+        if row.button(label, key=name + suffix, icon=f":material/{icon}:", help=tip, width="stretch"):
             pressed = name
     return pressed
 

@@ -401,8 +401,10 @@ def lr_find_ui(subject, run, server):
 
 
 def use_lr(lr):
-    """A suggestion button's callback: set the sidebar's learning rate before it is drawn."""
+    """A suggestion button's callback: set the sidebar's learning rate, and rerun the whole page, not only the
+    run's fragment (page.lesson_ui) that holds this button, so that the slider shows it."""
     st.session_state.lr = lr
+    st.rerun()
 
 
 # ---------------------------------------------------------------- 5. the learning-rate sweep
