@@ -8,7 +8,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from digitviz import runs, text
 from digitviz.player import run_payload, start_payload
 from digitviz.training import CHUNK_SECONDS
-from digitviz.ui import resources
+from digitviz.ui import fragment, resources
 from digitviz.ui.player import player_ui
 from digitviz.workers import RunBudgetError, TrainingError, Waiting
 
@@ -84,6 +84,7 @@ def train_live(run, config, view, server, until=None, show=None):
     try:
         with contextlib.closing(records):
             for item in records:
+                fragment.let_clicks_interrupt()  # Stop, while Train trains in the run's fragment
                 if isinstance(item, Waiting):
                     waiting = text.waiting(item)
                     # A class in line: each message only when it says something new. A wait for an in-thread slot

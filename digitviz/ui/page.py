@@ -15,7 +15,7 @@ import torch
 from digitviz.runs import fitted_config
 from digitviz.settings import CONTROLS, config_of, digits_of
 from digitviz.text import title
-from digitviz.ui import appearance, dashboard, link, memory, resources, rounds, sidebar
+from digitviz.ui import appearance, dashboard, fragment, link, memory, resources, rounds, sidebar
 from digitviz.ui.classify import classify_ui
 from digitviz.ui.panels import PANELS, board, panels_ui
 
@@ -61,6 +61,7 @@ def lesson_ui(buttons, values, hidden, link_notes, config, digits, baseline, ser
     """Everything a run changes: its buttons, the dashboard, the classifier, the panels and what the browser
     remembers. A fragment: Train, Stop, Step, Resume and Reset rerun this alone, not the settings above it,
     which were most of what a class's hundred clicks sent (a changed setting still reruns the whole page)."""
+    fragment.keep_settings(values)
     action = sidebar.buttons_ui(buttons)
     action = sidebar.phone_ui(hidden) or action
     run = dashboard.current_run(action)

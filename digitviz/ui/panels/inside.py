@@ -29,7 +29,7 @@ from digitviz.lr_sweep import final_accuracy, lr_sweep, snapped, sweep_configs
 from digitviz.runs import fitted_config
 from digitviz.settings import CONTROLS, DEFAULTS, config_of, digits_of
 from digitviz.text import article
-from digitviz.ui import CHART, resources
+from digitviz.ui import CHART, fragment, resources
 from digitviz.ui.dashboard import session_id
 from digitviz.ui.panels.compare import overlay_key
 from digitviz.workers import TrainingError
@@ -133,10 +133,14 @@ def in_worker(server, function, digits, doing, kwargs, guess):
     draws (in this thread on a server without workers); None, with the reason shown, if it failed. guess: the
     seconds it should take, for its place in line."""
     line = st.empty()
+
+    def waiting(item):
+        fragment.let_clicks_interrupt()
+        line.info(text.waiting(item), icon=":material/hourglass:")
+
     try:
         with st.spinner(doing):
-            return resources.trainer(server).call(function, digits, kwargs, guess, waiting=lambda item: line.info(
-                text.waiting(item), icon=":material/hourglass:"))
+            return resources.trainer(server).call(function, digits, kwargs, guess, waiting=waiting)
     except TrainingError as e:
         st.error(str(e), icon=":material/error:")
     except Exception:  # a bug of ours: the log has it, the student a sentence, never a traceback
@@ -445,10 +449,12 @@ def sweep_ui(configs, digits, train_size, server):
     line, done = st.empty(), []
 
     def progress(r):  # a model with no carpool: its runs come one by one
+        fragment.let_clicks_interrupt()
         done.append(r)
         line.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
 
     def waiting(item):
+        fragment.let_clicks_interrupt()
         line.info(text.waiting(item), icon=":material/hourglass:")
 
     try:
