@@ -4,6 +4,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from digitviz.player import decode
+from digitviz.ui.sidebar import PRESETS_OPEN
 from tools import APP
 
 
@@ -25,6 +26,14 @@ def charts(at):
 def press(at, key):
     """Click the button with this key and run the page; no exception."""
     at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_presets(at):
+    """Open the sidebar's list of lesson presets, as a click on it does: its buttons are drawn only while it is open."""
+    at.session_state[PRESETS_OPEN] = True
+    at.run()
     assert not at.exception, at.exception
     return at
 

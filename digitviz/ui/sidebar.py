@@ -20,8 +20,9 @@ def buttons_ui(where, suffix=""):
         pressed = "train"
     # Rows are horizontal containers, not columns: one block a row instead of three (a row and two columns), and
     # every block is a message a class's hundred clicks each send.
-    rows = [where.container(horizontal=True, gap="small")] * 4 if suffix else \
-        [row for row in (where.container(horizontal=True, gap="small") for _ in range(2)) for _ in range(2)]
+    rows = [where.container(horizontal=True, gap="small")] * 4 if suffix else [
+        row for row in (where.container(horizontal=True, gap="small", key=f"run-buttons-{i}") for i in range(2))
+        for _ in range(2)]
     for row, (name, label, icon, tip) in zip(rows, BUTTONS):
         if row.button(label, key=name + suffix, icon=f":material/{icon}:", help=tip, width="stretch"):
             pressed = name
@@ -79,8 +80,10 @@ def _open_settings():
 def settings_ui(hidden):
     """The sidebar's settings (all but those a link hides) as the page's plain values."""
     sb = st.sidebar
-    with sb.expander("Lesson presets", expanded=False):
-        for name in open_presets(hidden):
+    # The ten buttons only once a student opens the list (opening it reruns the page): closed, it is one message of
+    # a script run's eighty instead of eleven, at every page load and every change of a setting.
+    with sb.expander("Lesson presets", expanded=False, key=PRESETS_OPEN, on_change="rerun") as presets:
+        for name in open_presets(hidden) if presets.open else ():
             st.button(PRESETS[name].title, key=f"preset-{name}", on_click=apply_preset, args=(name, hidden),
                       width="stretch")
     sb.header("Settings")
@@ -99,6 +102,9 @@ def settings_ui(hidden):
         sb.warning("Pick two different digits; using 3 and 7 for now.")
         values.update(a=3, b=7)
     return values
+
+
+PRESETS_OPEN = "presets-open"  # the preset list's expander: True while a student has it open
 
 
 def shown_controls(hidden):

@@ -12,7 +12,7 @@ from digitviz.export import model_npz
 from digitviz.figures import weight_map_figure
 from digitviz.player import decode
 from digitviz.settings import PRESETS, preset_values
-from tools.apptest import charts, open_panel, page, press, train_run
+from tools.apptest import charts, open_panel, open_presets, page, press, train_run
 
 
 def test_a_link_sets_the_controls_and_the_page_writes_its_own_link():
@@ -45,7 +45,7 @@ def test_a_link_can_leave_only_the_learning_rate():
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_each_preset_sets_its_values_and_explains_them(name):
-    at = page()
+    at = open_presets(page())
     at.button(key=f"preset-{name}").click().run()
     expected = preset_values(name)
     for key in ("lr", "epochs", "batch_size", "init_std", "shuffle", "digits"):

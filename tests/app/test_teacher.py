@@ -4,8 +4,9 @@ import json
 import pytest
 import streamlit as st
 
-from digitviz.settings import PRESETS, open_presets
-from tools.apptest import open_panel, page, player, press
+from digitviz.settings import PRESETS
+from digitviz.settings import open_presets as presets_shown
+from tools.apptest import open_panel, open_presets, page, player, press
 
 
 def texts(at, kind):
@@ -57,10 +58,18 @@ def test_resuming_at_another_rate_says_so_everywhere(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
+def test_the_preset_buttons_are_drawn_only_while_their_list_is_open():
+    """Eleven messages of every script run before; a closed list is one."""
+    at = page()
+    assert not [b for b in at.button if b.key and b.key.startswith("preset-")]
+    assert {b.key for b in open_presets(at).button if b.key and b.key.startswith("preset-")} == {
+        f"preset-{name}" for name in PRESETS}
+
+
 def test_a_link_that_hides_controls_locks_them_against_presets():
-    at = page(only="lr", epochs=7)
+    at = open_presets(page(only="lr", epochs=7))
     offered = {b.key for b in at.button if b.key and b.key.startswith("preset-")}
-    assert offered == {f"preset-{name}" for name in open_presets({"epochs", "model", "digits", "a", "b", "loss",
+    assert offered == {f"preset-{name}" for name in presets_shown({"epochs", "model", "digits", "a", "b", "loss",
                                                                    "batch_size", "init_std", "seed", "shuffle"})}
     assert offered == {"preset-lr_high"}  # the only preset that changes nothing but the learning rate
     press(at, "preset-lr_high")
