@@ -13,6 +13,7 @@ import pytest
 import websockets
 from google.protobuf.message import DecodeError
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from digitviz.settings import DEFAULTS, config_of
 from tools.server import Server
@@ -56,6 +57,38 @@ def test_a_student_trains_with_the_links_settings(server, data):
     assert curve["y"] == engine_curve(data, seed=5, epochs=3)  # exactly: the same code on the same data
     assert any("seed 5" in t for t in student.texts())
     assert student.redraws and student.clicked_at < student.finished_at
+
+
+def path_of(student, key):
+    """Where on the page the widget keyed `key` sits (its delta path), or None."""
+    widget = student.widget(key)
+    return next((path for path, element in student.elements.items()
+                 if getattr(getattr(element, element.WhichOneof("type")), "id", None) == widget.id), None)
+
+
+async def train_and_change_a_setting(url):
+    """Press Train, then change the seed: which of the page's parts each click's script run sent."""
+    async with Student(url, "?epochs=2") as student:
+        setting, train = path_of(student, "seed"), path_of(student, "train")
+        assert setting is not None and train is not None
+        await student.click("train")
+        await student.wait_until_finished(TIMEOUT)
+        after_train = (set(student._touched), student._run_fragments, student.widget("seed") is not None,
+                       student.texts())
+        await student.rerun([WidgetState(id=student.widget("seed").id, int_value=7)])
+        await student.wait_until_finished(TIMEOUT)
+        return setting, train, after_train, set(student._touched), student._run_fragments
+
+
+def test_train_reruns_the_runs_fragment_and_a_setting_the_whole_page(server):
+    """A class's hundred Train clicks each used to send the whole page again, the settings included; now a click
+    reruns the run's fragment (page.lesson_ui): the sidebar's settings are neither computed nor sent, yet stay on
+    the page. Moving a setting still reruns everything, as the run's config depends on it."""
+    setting, train, (touched, fragments, kept, texts), touched_again, fragments_again = run_async(
+        train_and_change_a_setting(server.url))
+    assert fragments and train in touched and setting not in touched
+    assert kept and any(t.endswith(": done") for t in texts), texts
+    assert not fragments_again and setting in touched_again
 
 
 async def send_and_wait_for_close(url, frame):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from digitviz import TrainConfig, train, workers
+from digitviz.data import LESSON_DIGITS
 from digitviz.workers import (
     CLOSING,
     WORKER_LOST,
@@ -282,6 +283,23 @@ def test_a_call_runs_in_a_worker_on_its_digits(pool, data):
         pool.call(forgotten_zero, (3, 7), {**kwargs, "params": params})
     assert len(pool.pids()) == 2
     assert_next_run_works(pool, data)
+
+
+def digits_read(data):
+    """In a worker: how often it has read digits from the bundle itself, and found them already read."""
+    from digitviz.workers import _worker_data
+    info = _worker_data.cache_info()
+    return info.misses, info.hits
+
+
+def test_a_new_worker_has_the_lessons_digits_already(data):
+    """The fork server reads them before it forks any worker: a class's first run does not wait for the read."""
+    pool = TrainingPool(1)
+    try:
+        misses, hits = pool.call(digits_read, LESSON_DIGITS, {})
+    finally:
+        pool.close()
+    assert (misses, hits) == (1, 1)  # the read was the fork server's; the call found them
 
 
 @pytest.mark.slow
