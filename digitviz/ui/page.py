@@ -2,7 +2,8 @@
 
 The page reads top-down like the lesson: the link and the sidebar give the settings, Train runs the engine
 live into the dashboard, a drawn digit gets a verdict, and the classroom panels open below. Each piece lives in
-`digitviz/ui/`; this file only wires them.
+`digitviz/ui/`; this file only wires them. Everything below the settings that a run changes is one fragment
+(`lesson_ui`), so that the run's buttons rerun it alone (digitviz/ui/fragment.py).
 
 pandas is imported here, whole, before any page draws: plotly looks it up in sys.modules without the import lock,
 and a class's first page loads at once found it half-imported by another session's thread ("partially
@@ -64,11 +65,7 @@ def lesson_ui(buttons, values, hidden, link_notes, config, digits, baseline, ser
     fragment.keep_settings(values)
     action = sidebar.buttons_ui(buttons)
     action = sidebar.phone_ui(hidden) or action
-    run = dashboard.current_run(action)
-    preset = link.current_preset(values, hidden)
-    memory.moved_server_ui()
-    memory.forgotten_ui(action)
-    link.notes_ui(link_notes, preset, trained=run is not None)
+    run, preset = run_and_notes(action, values, hidden, link_notes)
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)
     dashboard.show_run(run, view, hidden, config, digits, server)
@@ -79,14 +76,21 @@ def lesson_ui(buttons, values, hidden, link_notes, config, digits, baseline, ser
     memory.memory_ui()
 
 
-def round_page_ui(joined, values, hidden, link_notes, config, digits, baseline, server):
-    """A class round's page: the round alone, no controls, no classifier, no panels, no remembered runs."""
-    action = rounds.reveal_action(joined)
+def run_and_notes(action, values, hidden, link_notes):
+    """The session's run after the click `action`, and the preset in play; above the dashboard, what the page has
+    to say first: the server it moved from, runs it could not remember, the link's notes, the preset's notice."""
     run = dashboard.current_run(action)
     preset = link.current_preset(values, hidden)
     memory.moved_server_ui()
     memory.forgotten_ui(action)
     link.notes_ui(link_notes, preset, trained=run is not None)
+    return run, preset
+
+
+def round_page_ui(joined, values, hidden, link_notes, config, digits, baseline, server):
+    """A class round's page: the round alone, no controls, no classifier, no panels, no remembered runs."""
+    action = rounds.reveal_action(joined)
+    run, preset = run_and_notes(action, values, hidden, link_notes)
     results = rounds.round_ui(joined, server, config, digits)
     view = dashboard.dashboard_ui(digits, baseline, config)
     run = dashboard.act(action, run, config, digits, view, server)

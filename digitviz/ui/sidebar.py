@@ -12,8 +12,8 @@ BUTTONS = [("stop", "Stop", "pause", "Pause the run; everything trained so far s
 
 
 def buttons_ui(where, suffix=""):
-    """The run's buttons in `where`, keyed by name + `suffix`: returns which was pressed, or None. Two rows of two
-    under Train; a phone stacks columns, so there they wrap in one row instead."""
+    """The run's buttons in `where`, keyed by name + `suffix`: returns which was pressed, or None. In the sidebar,
+    two rows of two under Train; at the top of a phone's page (a suffix), one row that wraps."""
     pressed = None
     if where.button("Train", type="primary", key="train" + suffix, width="stretch",
                     help="Start a fresh run with these settings."):
