@@ -5,6 +5,7 @@ import numba.core.caching
 import numpy as np
 import pytest
 import torch
+from numba.core.errors import TypingError
 
 from digitviz import TrainConfig, train
 from digitviz.carpool import Carpool, carpool_key, train_carpool
@@ -144,6 +145,25 @@ def test_kernel_logits_are_summed_in_the_documented_order():
     for k in range(3):
         assert Z[k].tobytes() == lane_logits(x, W[k], b[k]).tobytes()
     assert not np.array_equal(Z[0], (x.astype(np.float64) @ W[0] + b[0]).astype(np.float32))  # the test can tell
+
+
+def test_each_gradient_row_is_its_run_alone_whatever_pass_takes_it():
+    """Seven runs: four in a pass, then two, then one; each row the same bits as that run's gradient alone."""
+    g = torch.Generator().manual_seed(2)
+    x, dZ = torch.rand(37, 784, generator=g).numpy(), torch.randn(7, 37, generator=g).numpy()
+    G, gb = np.empty((7, 784), np.float32), np.empty(7, np.float32)
+    backward(x, 0, 37, dZ, G, gb)
+    for k in range(7):
+        alone, alone_b = np.empty((1, 784), np.float32), np.empty(1, np.float32)
+        backward(x, 0, 37, dZ[k:k + 1].copy(), alone, alone_b)
+        assert G[k].tobytes() == alone[0].tobytes() and gb[k] == alone_b[0], k
+
+
+def test_the_kernels_logits_refuse_images_not_laid_out_as_rows():
+    """The logits' loop steps through memory itself: a column-major array must fail to compile, not read wrong."""
+    x = np.asfortranarray(np.ones((8, 784), np.float32))
+    with pytest.raises(TypingError, match="C-contiguous"):
+        forward(x, 0, 8, np.ones((1, 784), np.float32), np.zeros(1, np.float32), np.empty((1, 8), np.float32), 0)
 
 
 def test_kernel_matches_torchs_products_and_ignores_its_companions():
