@@ -382,6 +382,7 @@ class Student:
             for p in [p for p in table if len(p) > n and p[:n] == path]:
                 del table[p]
                 self.updated_at.pop(p, None)
+                self.fragment_of.pop(p, None)
 
     def _drop_stale(self, fragments=None):
         """What the browser does at the end of a run: forget what this run did not send (of a fragment's run, what
@@ -394,13 +395,14 @@ class Student:
                 self.updated_at.pop(p, None)
                 self.fragment_of.pop(p, None)
 
+    def widget_path(self, widget_id):
+        """Where on the page the widget with this id sits (its delta path), or None."""
+        return next((path for path, element in self.elements.items()
+                     if getattr(getattr(element, element.WhichOneof("type")), "id", None) == widget_id), None)
+
     def _widget_fragment(self, widget_id):
         """The fragment that drew the widget (its changes rerun that fragment alone), or "" for the page's run."""
-        for path, element in self.elements.items():
-            inner = getattr(element, element.WhichOneof("type"))
-            if getattr(inner, "id", None) == widget_id:
-                return self.fragment_of.get(path, "")
-        return ""
+        return self.fragment_of.get(self.widget_path(widget_id), "")
 
     # ------------------------------------------------------------------ what the page shows
 

@@ -59,17 +59,10 @@ def test_a_student_trains_with_the_links_settings(server, data):
     assert student.redraws and student.clicked_at < student.finished_at
 
 
-def path_of(student, key):
-    """Where on the page the widget keyed `key` sits (its delta path), or None."""
-    widget = student.widget(key)
-    return next((path for path, element in student.elements.items()
-                 if getattr(getattr(element, element.WhichOneof("type")), "id", None) == widget.id), None)
-
-
 async def train_and_change_a_setting(url):
     """Press Train, then change the seed: which of the page's parts each click's script run sent."""
     async with Student(url, "?epochs=2") as student:
-        setting, train = path_of(student, "seed"), path_of(student, "train")
+        setting, train = (student.widget_path(student.widget(key).id) for key in ("seed", "train"))
         assert setting is not None and train is not None
         await student.click("train")
         await student.wait_until_finished(TIMEOUT)
