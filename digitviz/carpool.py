@@ -2,11 +2,12 @@
 
 With shuffling off (the lesson's default) every run of the same digits and batch size sees the same batches in
 the same order; with a shuffle, so does every run of the same seed at the same epoch. Such runs can share the
-work: their weights become the rows of one (K, 784) matrix (ten rows a run for the softmax model, one per
-digit), and each batch is read once for all of them (digitviz.kernel). Each run keeps its own learning rate,
-initial weights, epochs and stopping, and gets its own records: the same bits as when it trains alone, because
-the kernel adds up every sum in an order that does not depend on who else is in the block. `engine.train` trains
-a lone linear or softmax run as a carpool of one.
+work: their weights become the rows of one (K, 784) matrix (ten rows a run for the softmax model, one per digit;
+thirty for the two-layer net, one per hidden unit, with its output layer beside them), and each batch is read once
+for all of them (digitviz.kernel). Each run keeps its own learning rate, initial weights, epochs and stopping, and
+gets its own records: the same bits as when it trains alone, because the kernel adds up every sum in an order
+that does not depend on who else is in the block. `engine.train` trains
+a lone linear, softmax or two-layer run as a carpool of one.
 
     pool = Carpool(data)
     a = pool.join(TrainConfig(lr=1.0))
@@ -25,13 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from digitviz.kernel import LOSS_CODES, PIXELS, forward, scores, train_epoch
+from digitviz.kernel import LOSS_CODES, PIXELS, forward, head_out, scores, train_epoch
 from digitviz.losses import signed_targets
 from digitviz.models import initial_params
 from digitviz.records import EpochRecord, checked_record, frozen_params
 
 # Which arithmetic made a run's numbers: part of the trajectory cache's key, so runs made another way never mix.
-ARITHMETIC = "digitviz.kernel 2: float32, logits summed in 16 pixel lanes, gradients in row order, softmax too"
+ARITHMETIC = ("digitviz.kernel 3: float32, logits summed in 16 pixel lanes, gradients in row order; softmax and "
+              "the two-layer net too")
+BLOCK_MODELS = ("linear", "softmax", "two_layer")  # the models with a block form; fastai's Learner trains alone
 
 
 def epoch_order(config, epoch, n):
@@ -46,7 +49,7 @@ def carpool_key(config):
 
     The same data (the Carpool's), loss and batch size, and the same batch order: no shuffle, or the same seed's.
     A shuffled run also needs the block's next epoch to be its own (Carpool.can_join checks)."""
-    if config.model not in ("linear", "softmax"):
+    if config.model not in BLOCK_MODELS:
         return None
     return config.model, config.loss, config.batch_size, config.seed if config.shuffle else None
 
@@ -91,11 +94,18 @@ class Carpool:
     def __init__(self, data):
         self.data, self.stream = data, kernel_stream(data)
         self.runs = {}  # run id -> _Run, in the block's order
+        self._next_id = 0
+        self._empty(1)
+
+    def _empty(self, outputs, units=0):
+        """No runs yet: rows of `outputs` a run to come, and a head of `units` for the two-layer net."""
         self.W = np.empty((0, PIXELS), np.float32)  # (K * outputs, 784): a run's weights are `outputs` rows
         self.b = np.empty(0, np.float32)
         self.lr = np.empty(0, np.float32)  # each row's run's learning rate
-        self.outputs = 1  # rows a run: 1 for two digits, 10 for the softmax model's ten
-        self.key, self._next_id = None, 0
+        self.outputs = outputs  # rows a run: 1 for two digits, 10 for the softmax model's ten, 30 hidden units
+        self.V = np.empty((0, units), np.float32)  # the two-layer net's output weights, a row a run; else no columns
+        self.c = np.empty(0, np.float32)  # and its output bias
+        self.key = None
 
     def __len__(self):
         return len(self.runs)
@@ -120,19 +130,26 @@ class Carpool:
         first = start.epoch + 1 if start is not None else 1
         run = _Run(config, first, first + config.epochs - 1, start.seconds if start is not None else 0.0,
                    frozen_params(params))
-        self.outputs = params["weights"].shape[1]
+        if not self.runs:
+            self._empty(params["weights"].shape[1], len(params.get("out_weights", ())))
         self.W = np.vstack([self.W, params["weights"].numpy().T.astype(np.float32)])
         self.b = np.append(self.b, params["bias"].numpy().astype(np.float32))
         self.lr = np.append(self.lr, np.full(self.outputs, config.lr, np.float32))
+        if "out_weights" in params:  # (units, 1) -> a row of V
+            self.V = np.vstack([self.V, params["out_weights"].numpy().T.astype(np.float32)])
+            self.c = np.append(self.c, params["out_bias"].numpy().astype(np.float32))
         self.key, self._next_id = carpool_key(config), self._next_id + 1
         self.runs[self._next_id - 1] = run
         return self._next_id - 1
 
     def leave(self, run_id):
         """Take a run out of the block (stopped, finished or diverged); the others train on unchanged."""
-        rows = self._rows(list(self.runs).index(run_id))
+        k = list(self.runs).index(run_id)
+        rows = self._rows(k)
         del self.runs[run_id]
         self.W, self.b, self.lr = np.delete(self.W, rows, 0), np.delete(self.b, rows), np.delete(self.lr, rows)
+        if self.V.shape[1]:  # a two-layer run's output layer
+            self.V, self.c = np.delete(self.V, k, 0), np.delete(self.c, k)
 
     def _rows(self, k):
         """The rows of W that hold the k-th run's weights."""
@@ -164,22 +181,35 @@ class Carpool:
         order = epoch_order(config, run.epoch, len(s.x))
         y = self.data.train_y if order is None else self.data.train_y[order]
         # the binary losses' shared factor; the softmax model's labels are digits, which it has no use for
-        signed = signed_targets(y, config.batch_size) if self.outputs == 1 else torch.zeros(len(y))
-        rows, bs = len(self.W), config.batch_size
-        totals = np.empty((len(self.runs), 2))
+        signed = torch.zeros(len(y)) if config.ten_digits else signed_targets(y, config.batch_size)
+        rows, runs, bs = len(self.W), len(self.runs), config.batch_size
+        totals = np.empty((runs, 2))
         scratch = (np.empty((rows, bs), np.float32), np.empty((rows, bs), np.float32),  # a batch's logits, gradients
                    np.empty((rows, PIXELS), np.float32), np.empty(rows, np.float32))
         gathered = np.empty((bs if order is not None else 1, PIXELS), np.float32)  # a shuffled batch; else unused
         order_np = order.numpy() if order is not None else np.empty(0, np.int64)
         train_epoch(s.x, order_np, _floats(y), _floats(signed), self.W, self.b, self.lr, LOSS_CODES[config.loss], bs,
-                    totals, *scratch, gathered)
+                    totals, *scratch, gathered, self._head(bs))
         return totals
 
+    def _head(self, bs):
+        """The two-layer net's output layer as the kernel takes it: its weights and bias, each run's rate, and
+        scratch for a batch's outputs, their gradients and the layer's. Empty, with no columns, for one-layer runs."""
+        runs, units = len(self.c), self.V.shape[1]
+        return (self.V, self.c, np.ascontiguousarray(self.lr[::self.outputs]) if units else np.empty(0, np.float32),
+                np.empty((runs, bs), np.float32), np.empty((runs, bs), np.float32), np.empty_like(self.V),
+                np.empty(runs, np.float32))
+
     def _logits(self, x):
-        """Every run's logits on the images x (rows, n), summed as training sums them."""
+        """Every run's logits on the images x (rows, n; the two-layer net's outputs, runs, n), summed as training
+        sums them."""
         Z = np.empty((len(self.W), len(x)), np.float32)
         forward(x, 0, len(x), self.W, self.b, Z, 0)
-        return Z
+        if not self.V.shape[1]:
+            return Z
+        out = np.empty((len(self.c), len(x)), np.float32)
+        head_out(Z, self.V, self.c, out)
+        return out
 
     def _scores(self, Z, y, loss):
         """Each run's summed loss and right answers on its logits in Z (runs, 2)."""
@@ -196,6 +226,9 @@ class Carpool:
         """Run k's EpochRecord, from its (train loss, train accuracy, valid loss, valid accuracy)."""
         rows = self._rows(k)
         params = {"weights": torch.from_numpy(self.W[rows].T), "bias": torch.from_numpy(self.b[rows])}
+        if self.V.shape[1]:  # the two-layer net's output layer, shaped as models.TwoLayer keeps it
+            params |= {"out_weights": torch.from_numpy(self.V[k:k + 1].T),
+                       "out_bias": torch.from_numpy(self.c[k:k + 1])}
         return checked_record(run.epoch, *scores, params, run.seconds + seconds, run.before)
 
 
@@ -226,7 +259,8 @@ def warm_up():
     pair, ten = DigitData(x, y, x[:4], y[:4], (3, 7), "warm-up"), DigitData(x, y[:, 0].long(), x[:4], y[:4, 0].long(),
                                                                              ALL_DIGITS, "warm-up")
     for loss in LOSS_CODES:
-        data, model = (ten, "softmax") if loss == "cross_entropy" else (pair, "linear")
-        for shuffle in (False, True):
-            config = TrainConfig(epochs=1, batch_size=4, loss=loss, model=model, shuffle=shuffle)
-            list(train_carpool([config] * 3, data))
+        data, models = (ten, ["softmax"]) if loss == "cross_entropy" else (pair, ["linear", "two_layer"])
+        for model in models:
+            for shuffle in (False, True):
+                config = TrainConfig(epochs=1, batch_size=4, loss=loss, model=model, shuffle=shuffle)
+                list(train_carpool([config] * 3, data))

@@ -3,10 +3,11 @@
 `train(config, data)` runs SGD and yields one frozen `EpochRecord` per epoch. Whoever consumes it
 (the page, the CLI, a test, a benchmark) only reads the records; stopping early is leaving the loop.
 
-The lesson's linear model, and the softmax model of all ten digits, train as a carpool of one (digitviz.carpool):
-the same kernel, and so the same numbers, as when they train in a block beside other students' runs. For the other
-models one epoch loop drives them: a trainer (the from-scratch one here, fastai's Learner in digitviz.fastai_model)
-trains one epoch when asked; the loop times it, validates, records, and stops a run that has blown up.
+The lesson's linear model, the softmax model of all ten digits and the two-layer net train as a carpool of one
+(digitviz.carpool): the same kernel, and so the same numbers, as when they train in a block beside other students'
+runs. fastai's Learner (digitviz.fastai_model) has an epoch loop instead: a trainer trains one epoch when asked; the
+loop times it, validates, records, and stops a run that has blown up. The from-scratch trainer here runs that loop
+on torch's own arithmetic: the reference the kernel is tested against.
 """
 import time
 from collections.abc import Iterator
@@ -50,8 +51,8 @@ def train_epoch(model, config, x, y, z, order=None):
 
 
 class ScratchTrainer:
-    """A from-scratch model (linear, two-layer, softmax) and the data it trains on, one epoch at a time: the
-    two-layer net's trainer, and torch's reference for the models the kernel trains (tests/unit/test_carpool.py)."""
+    """A from-scratch model (linear, two-layer, softmax) and the data it trains on, one epoch at a time, in torch:
+    the reference for the models the kernel trains (tests/unit/test_carpool.py, benchmarks/bench_engine.py)."""
 
     def __init__(self, config, data, params):
         self.config, self.data, self.params = config, data, params
@@ -79,7 +80,7 @@ def trainer_for(config, data, params) -> Trainer:
 def train(config: TrainConfig, data: DigitData, start: EpochRecord | None = None) -> Iterator[EpochRecord]:
     """Yield an EpochRecord after each of config.epochs epochs, continuing from `start` if given."""
     config.check_data(data)
-    if carpool_key(config) is not None:  # linear or softmax: a carpool of one, the same arithmetic as in a block
+    if carpool_key(config) is not None:  # all but fastai: a carpool of one, the same arithmetic as in a block
         yield from train_alone(config, data, start)
         return
     trainer = trainer_for(config, data, start.state() if start is not None else initial_params(config))

@@ -1,14 +1,18 @@
-"""The linear and softmax models' arithmetic for K runs at once, with each run's numbers independent of K.
+"""The linear, softmax and two-layer models' arithmetic for K runs at once, with each run's numbers independent of K.
 
 A block of K runs keeps its weights as one (K, 784) matrix, one row per run (ten for the softmax model: a row per
-digit). A matrix library would multiply the batch by all K columns at once, but its kernels pick their blocking,
-and so the order in which they add up a dot product, from the matrix's shape: a run's logits change in the last
-bits when its companions change. Here every sum has one fixed order, whatever K is:
+digit; thirty for the two-layer net: a row per hidden unit, with its output layer in a small matrix of its own,
+the block's head). A matrix library would multiply the batch by all K columns at once, but its kernels pick their
+blocking, and so the order in which they add up a dot product, from the matrix's shape: a run's logits change in
+the last bits when its companions change. Here every sum has one fixed order, whatever K is:
 
 - a logit sums its pixels' products in 16 lanes (lane l adds pixels l, l + 16, l + 32, ... in that order), adds
   the lanes up in a fixed tree (lane q plus lane q + 8, then q + 4, q + 2, q + 1), then adds the bias;
 - a weight's gradient sums its batch rows' products in row order, and so does the bias's;
-- a softmax sums its ten exponentials in digit order.
+- a softmax sums its ten exponentials in digit order;
+- the two-layer net's output sums its hidden units' products in unit order, then adds the bias, and its weights'
+  gradients sum their batch rows' products in row order. Its hidden units are rows of the block like any other
+  (30 a run), so their logits and gradients are summed as above.
 
 Each `s = s + x * w` is a float32 multiply then a float32 add (numba adds no fused multiply-add or reordering
 unless told to), so grouping runs or rows changes how often a partial sum goes to memory and back (exactly),
@@ -342,6 +346,74 @@ def sgd_step(W, b, G, gb, lr):
 
 
 @_jit
+def _head_out(H, c0, c1, V, c, Zo):
+    """The two-layer net's output for images c0:c1: the ReLU on its hidden logits H (rows k * units + u), in place,
+    then Zo[k, i] = the sum over units u, in order, of H[k * units + u, i] * V[k, u], plus c[k]."""
+    units = V.shape[1]
+    for k in range(V.shape[0]):
+        for i in range(c0, c1):
+            s = np.float32(0)
+            for u in range(units):
+                a = H[k * units + u, i]
+                if a < 0:  # not `max`: a NaN (a run blowing up) stays NaN, as torch's relu keeps it
+                    a = np.float32(0)
+                    H[k * units + u, i] = a
+                s = s + a * V[k, u]
+            Zo[k, i] = s + c[k]
+
+
+@_jit
+def head_out(H, V, c, Zo):
+    """_head_out for every image: the two-layer net's outputs Zo (runs, n) from its hidden logits H (rows, n)."""
+    _head_out(H, 0, H.shape[1], V, c, Zo)
+
+
+@_jit
+def _head_back(H, dZo, c0, c1, V, dH, gV):
+    """Back through the two-layer net's output layer for images c0:c1: dH = dZo * V where the ReLU let the unit
+    through (0 where it did not), and gV[k, u] += H[k * units + u, i] * dZo[k, i], in image order. V is the
+    weights before this batch's step."""
+    units = V.shape[1]
+    for k in range(V.shape[0]):
+        for u in range(units):
+            r, v, g = k * units + u, V[k, u], gV[k, u]
+            for i in range(c0, c1):
+                a, d = H[r, i], dZo[k, i]
+                dH[r, i] = d * v if a > 0 else np.float32(0)
+                g = g + a * d
+            gV[k, u] = g
+
+
+@_jit
+def _head_step(V, c, gV, gc, lr):
+    """The output layer's step, at each run's rate: V[k] -= lr[k] * gV[k], c[k] -= lr[k] * gc[k]."""
+    for k in range(V.shape[0]):
+        for u in range(V.shape[1]):
+            V[k, u] = V[k, u] - lr[k] * gV[k, u]
+        c[k] = c[k] - lr[k] * gc[k]
+
+
+@_jit
+def _batch_two(xs, s0, n, y, signed, W, b, lr, loss, H, totals, dH, G, gb, head):
+    """_batch for two-layer runs: W and b are the hidden units (`units` rows a run), `head` their output layer
+    (V (runs, units), c, each run's rate, and scratch: the outputs Zo and their gradients dZo (runs, bs), gV, gc)."""
+    V, c, lr_out, Zo, dZo, gV, gc = head
+    G[:] = 0
+    gV[:] = 0
+    for at in range(0, n, CHUNK):
+        m = min(CHUNK, n - at)
+        _logits(xs, s0 + at, s0 + at + m, W, b, H, at)
+        _head_out(H, at, at + m, V, c, Zo)
+        loss_grads(Zo, at, at + m, n, y, signed, loss, dZo, totals)
+        _head_back(H, dZo, at, at + m, V, dH, gV)
+        _add_gradients(xs, s0 + at, s0 + at + m, dH, at, G)
+    _bias_gradients(dH, n, gb)
+    _bias_gradients(dZo, n, gc)
+    _head_step(V, c, gV, gc, lr_out)
+    sgd_step(W, b, G, gb, lr)
+
+
+@_jit
 def _gather(x, order, i0, i1, xb):
     """The shuffled batch order[i0:i1] of x, as rows of xb."""
     for j in range(i1 - i0):
@@ -364,20 +436,24 @@ def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb):
 
 
 @_jit
-def train_epoch(x, order, y, signed, W, b, lr, loss, bs, totals, Z, dZ, G, gb, xb):
+def train_epoch(x, order, y, signed, W, b, lr, loss, bs, totals, Z, dZ, G, gb, xb, head):
     """One epoch of SGD for every run of the block; totals gets each run's summed losses and right answers (runs,
     2), each image scored by its batch's logits before the batch's step. Z and dZ are scratch for a batch's logits
-    and their gradients (rows, bs).
+    and their gradients (rows, bs). `head` is the two-layer net's output layer (_batch_two), or empty arrays for
+    the one-layer models.
 
     Without a shuffle (order empty) batches are slices of x; with one, they are gathered into xb.
     y and signed are in the epoch's order."""
-    N = x.shape[0]
+    N, two = x.shape[0], head[0].shape[1] > 0
     totals[:] = 0
     for i0 in range(0, N, bs):
         n = min(N, i0 + bs) - i0
         yb, sb = y[i0:i0 + n], signed[i0:i0 + n]
-        if order.size == 0:
-            _batch(x, i0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb)
-        else:
+        xs, s0 = x, i0
+        if order.size != 0:
             _gather(x, order, i0, i0 + n, xb)
-            _batch(xb, 0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb)
+            xs, s0 = xb, 0
+        if two:
+            _batch_two(xs, s0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, head)
+        else:
+            _batch(xs, s0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb)

@@ -15,8 +15,9 @@ same run (each epoch's shuffle is seeded by its number).
 
 Sharing: a run holds a worker for one chunk, then queues again. While its student's session (a browser tab) has
 used less than FIRST_SHARE_SECONDS of the workers lately, a run keeps its place in line (first come, first served);
-after that it takes turns with the other long runs behind every newer short one, and a long run's chunk gives way,
-between batches, to a first share waiting for a worker (the epoch under way is computed again at its next turn).
+after that it takes turns with the other long runs behind every newer short one, and a long run's chunk gives way
+to a first share waiting for a worker (the epoch under way is computed again at its next turn): fastai's Learner
+between batches, the kernel's models at the end of the epoch's compiled call, which a signal waits for.
 A class pressing Train at once sees its runs finish one after another instead of all together at the end, and a
 short run never waits behind a long one, however slow its epochs, for more than a moment. Budgets are a session's,
 not a button press's: each run may use RUN_CPU_SECONDS of a worker's time, and a session SESSION_CPU_SECONDS,

@@ -11,7 +11,7 @@ from digitviz import TrainConfig, train
 from digitviz.carpool import Carpool, carpool_key, train_carpool
 from digitviz.data import load_digits
 from digitviz.engine import ScratchTrainer, validate_epoch
-from digitviz.kernel import LOSS_CODES, _jit, backward, forward, loss_grads, scores
+from digitviz.kernel import LOSS_CODES, _jit, backward, forward, head_out, loss_grads, scores
 from digitviz.losses import LOSS_FUNCS, accuracy, loss_grad
 from digitviz.models import initial_params
 
@@ -103,7 +103,7 @@ def test_a_shuffled_run_joins_only_at_its_own_epoch(data):
 
 
 @pytest.mark.parametrize("change", [dict(loss="bce"), dict(batch_size=64), dict(shuffle=True),
-                                    dict(model="two_layer")])
+                                    dict(model="two_layer"), dict(model="fastai")])
 def test_runs_that_see_other_batches_never_share_a_block(data, change):
     config = TrainConfig(epochs=1)
     other = dataclasses.replace(config, **change)
@@ -120,7 +120,7 @@ def test_shuffled_runs_share_only_with_their_seed():
     assert carpool_key(one) != carpool_key(dataclasses.replace(one, seed=2))
     assert carpool_key(one) == carpool_key(dataclasses.replace(one, lr=0.1, init_std=0.1, epochs=5))
     assert carpool_key(TrainConfig(seed=1)) == carpool_key(TrainConfig(seed=2))  # no shuffle: the seed only inits
-    assert carpool_key(TrainConfig(model="two_layer")) is None
+    assert carpool_key(TrainConfig(model="fastai")) is None
 
 
 def lane_logits(x, w, b):
@@ -273,3 +273,67 @@ def test_a_softmax_run_in_a_block_equals_it_alone(ten, shuffle):
     assert [run for run, _ in second] == [a, b] and [run for run, _ in third] == [b] and len(pool) == 0
     assert_same([first[0][1], second[0][1]], list(train(configs[1], ten)))
     assert_same([second[1][1], third[0][1]], list(train(config, ten, first[0][1])))
+
+
+TWO_LAYER = TrainConfig(model="two_layer", lr=0.5, epochs=2, batch_size=100, seed=4)
+
+
+@pytest.mark.parametrize("loss, shuffle", [("mnist_loss", False), ("mnist_loss", True), ("bce", False),
+                                           ("first_attempt", True)])
+def test_the_two_layer_net_trains_as_torch_trains_it(data, loss, shuffle):
+    """The kernel's thirty-row runs and their output layer against torch's from-scratch TwoLayer (matrix products,
+    relu_, backprop written out), to float32 rounding: every score and parameter."""
+    config = dataclasses.replace(TWO_LAYER, loss=loss, shuffle=shuffle, lr=0.01 if loss == "first_attempt" else 0.5)
+    ours = list(train(config, data))
+    theirs = ScratchTrainer(config, data, initial_params(config))
+    for record in ours:
+        scores = theirs.train_epoch(record.epoch) + validate_epoch(theirs.model, data, LOSS_FUNCS[config.loss])
+        assert [record.train_loss, record.train_acc, record.valid_loss, record.valid_acc] == pytest.approx(
+            scores, rel=1e-4)
+        assert list(record.params) == list(theirs.params)  # weights, bias, out_weights, out_bias, as TwoLayer has them
+        for name, value in theirs.params.items():
+            torch.testing.assert_close(torch.tensor(record.params[name]), value, rtol=1e-4, atol=1e-4)
+    assert ours[-1].params["weights"].shape == (784, 30) and ours[-1].params["out_weights"].shape == (30, 1)
+    if shuffle and loss == "mnist_loss":
+        assert ours[-1].valid_acc > 0.9  # it learned (unshuffled, all 3s then all 7s, it takes longer)
+    assert ours[0].params["weights"].tobytes() != initial_params(config)["weights"].numpy().tobytes()
+
+
+def test_a_two_layer_run_in_a_block_equals_it_alone(data):
+    """Thirty rows and an output row a run: runs among companions, one that joins late from another run's record,
+    and one that leaves first (its rows and its output row go; the others' must not shift); each the same bits as
+    alone."""
+    configs = [TWO_LAYER, *companions(TWO_LAYER, 4, seed=2)]
+    pairs = list(train_carpool(configs, data))
+    for i in (0, 2, 4):
+        assert_same(records_of(pairs, i), list(train(configs[i], data)))
+    pool = Carpool(data)
+    a, b = pool.join(configs[1]), pool.join(dataclasses.replace(configs[2], epochs=1))
+    first = pool.step()  # b leaves after its one epoch: the rows before a's and after it
+    c = pool.join(TWO_LAYER, first[0][1])  # continues from a's first epoch
+    second, third = pool.step(), pool.step()
+    assert [run for run, _ in first] == [a, b] and [run for run, _ in second] == [a, c]
+    assert [run for run, _ in third] == [c] and len(pool) == 0
+    assert_same([first[0][1], second[0][1]], list(train(configs[1], data)))
+    assert_same([first[1][1]], list(train(dataclasses.replace(configs[2], epochs=1), data)))
+    assert_same([second[1][1], third[0][1]], list(train(TWO_LAYER, data, first[0][1])))
+
+
+def test_the_two_layer_output_is_summed_in_unit_order():
+    """head_out as its docstring says: the ReLU on each hidden logit (a NaN stays NaN), then the units' products
+    added in order, then the bias; two runs of five units, so a run reading its neighbour's rows would show."""
+    g = torch.Generator().manual_seed(3)
+    H, V, c = (torch.randn(10, 40, generator=g).numpy(), torch.randn(2, 5, generator=g).numpy(),
+               np.float32([0.25, -1]))
+    H[7, 3] = np.nan
+    want = np.empty((2, 40), np.float32)
+    for k in range(2):
+        s = np.zeros(40, np.float32)
+        for u in range(5):
+            s = s + np.maximum(H[5 * k + u], 0) * V[k, u]
+        want[k] = s + c[k]
+    want[1, 3] = np.nan
+    out, relu = np.empty((2, 40), np.float32), H.copy()
+    head_out(relu, V, c, out)
+    assert out.tobytes() == want.tobytes()
+    assert np.isnan(relu[7, 3]) and (np.nan_to_num(relu) >= 0).all()

@@ -55,7 +55,7 @@ def test_the_linear_models_sweep_is_one_carpool_at_one_turn(data):
 
 
 def test_a_model_with_no_carpool_sweeps_one_run_after_another(data):
-    configs = sweep_configs(TrainConfig(epochs=1, model="two_layer"), len(data.train_x))[0][4:7]
+    configs = sweep_configs(TrainConfig(epochs=1, model="fastai"), len(data.train_x))[0][4:7]
     pool, seen = CountingPool(data), []
     swept = lr_sweep(configs, (3, 7), [], Trainer.of(data, pool), len(data.train_x), done=seen.append)
     assert pool.calls == [] and pool.runs == 3 and seen == swept

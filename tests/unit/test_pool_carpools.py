@@ -86,7 +86,8 @@ def test_a_class_in_line_trains_as_carpools_with_each_runs_own_numbers(pool, dat
                 dataclasses.replace(lesson, lr=1e6, seed=6),  # diverges: leaves the block, the others go on
                 dataclasses.replace(lesson, batch_size=64, seed=7),  # other batches: another carpool
                 dataclasses.replace(lesson, shuffle=True, seed=8),  # another order
-                TrainConfig(model="two_layer", epochs=3, seed=9)]  # no block form: alone
+                TrainConfig(model="two_layer", epochs=3, seed=9),  # another model: a block of its own
+                TrainConfig(model="two_layer", epochs=2, seed=10, lr=0.5)]
     let_go = held(pool, tmp_path)
     runs = lined_up(pool, configs)
     let_go()
