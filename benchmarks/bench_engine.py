@@ -9,7 +9,9 @@
   per student-epoch, against the lesson's loop (chapter 4's code: fastai DataLoader, loss.backward()).
 - ten digits (`--ten-epochs`, 0 to skip): the softmax model (all 60,000 images, shuffled, batch 256) through
   `engine.train` against torch's from-scratch trainer that trained it before it had a block form
-  (`engine.ScratchTrainer`, validation included), and `--ten-students` such runs of one seed as a carpool.
+  (`engine.ScratchTrainer`, validation included), and `--ten-students` such runs of one seed as a carpool;
+- the two-layer net (`--two-epochs`, 0 to skip): the same three figures for the book's Linear-ReLU-Linear on 3s
+  and 7s, with `--two-students` lesson-style runs as the carpool.
 
 Each figure is the best of the repeats, interleaved so that all see the same machine load.
 """
@@ -75,8 +77,7 @@ def carpool_ms(data, configs):
 
 
 def torch_scratch_ms(data, config):
-    """The softmax model as torch trained it from scratch before it had a block form, validation included, ms an
-    epoch."""
+    """The model as torch trained it from scratch before it had a block form, validation included, ms an epoch."""
     trainer = ScratchTrainer(config, data, initial_params(config))
     began = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -85,19 +86,30 @@ def torch_scratch_ms(data, config):
     return 1000 * (time.perf_counter() - began) / config.epochs
 
 
-def ten_digits(epochs, count, repeats):
-    """The softmax model alone, through the kernel and through torch, and a carpool of `count` of its runs."""
-    data = load_digits(pair="all")
-    config = TrainConfig(model="softmax", loss="cross_entropy", shuffle=True, epochs=epochs)
-    # shuffled: a block shares its seed's batch order, so the class differs in rates and init stds alone
-    configs = [dataclasses.replace(c, seed=0) for c in students(config, count)]
+def against_torch(title, data, config, configs, repeats):
+    """A model alone, through the kernel and through torch, and a carpool of `configs`, each the best of repeats."""
     runs = [(torch_scratch_ms(data, config), engine_ms(data, config), carpool_ms(data, configs))
             for _ in range(repeats)]
     scratch, solo, pool = (min(r[i] for r in runs) for i in range(3))
-    print(f"ten digits, softmax, shuffled, {len(data.train_x):,} images, {epochs} epochs x {repeats} repeats:")
+    print(f"{title}, {len(data.train_x):,} images, {config.epochs} epochs x {repeats} repeats:")
     print(f"  torch from scratch: {scratch:7.1f} ms an epoch")
     print(f"  engine, solo      : {solo:7.1f} ms an epoch, {scratch / solo:.1f}x faster")
-    print(f"  carpool of {count}    : {pool:7.1f} ms a student-epoch, {scratch / pool:.1f}x faster than torch alone")
+    print(f"  carpool of {len(configs)}    : {pool:7.1f} ms a student-epoch, {scratch / pool:.1f}x faster than torch "
+          f"alone")
+
+
+def ten_digits(epochs, count, repeats):
+    """The softmax model of all ten digits, shuffled (a block shares its seed's batch order, so the class differs
+    in rates and init stds alone)."""
+    config = TrainConfig(model="softmax", loss="cross_entropy", shuffle=True, epochs=epochs)
+    configs = [dataclasses.replace(c, seed=0) for c in students(config, count)]
+    against_torch("ten digits, softmax, shuffled", load_digits(pair="all"), config, configs, repeats)
+
+
+def two_layer(epochs, count, repeats):
+    """The two-layer net (30 hidden units: thirty rows of the block a run) at the lesson's other settings."""
+    config = TrainConfig(model="two_layer", epochs=epochs)
+    against_torch("3s and 7s, two-layer net", load_digits(), config, students(config, count), repeats)
 
 
 def main():
@@ -107,6 +119,8 @@ def main():
     p.add_argument("--students", type=int, default=100)
     p.add_argument("--ten-epochs", type=int, default=2)
     p.add_argument("--ten-students", type=int, default=30)
+    p.add_argument("--two-epochs", type=int, default=3)
+    p.add_argument("--two-students", type=int, default=30)
     args = p.parse_args()
     torch.set_num_threads(1)
     data = load_digits()
@@ -125,6 +139,8 @@ def main():
     print(f"carpool of {args.students}: {pool:.2f} ms a student-epoch, {slow / pool:.1f}x the lesson's loop")
     if args.ten_epochs:
         ten_digits(args.ten_epochs, args.ten_students, args.repeats)
+    if args.two_epochs:
+        two_layer(args.two_epochs, args.two_students, args.repeats)
 
 
 if __name__ == "__main__":
