@@ -76,3 +76,24 @@ def test_ten_digit_runs_of_one_seed_share_carpools():
         assert "Traceback" not in server.log_text()
     finally:
         server.cleanup()
+
+
+@pytest.mark.slow
+def test_two_layer_runs_share_carpools(data):
+    """The two-layer preset does not shuffle, so its runs share a block whatever their seeds: eight students, each
+    their own seed, learning rate and init std, each with the engine's own run (thirty rows and an output row a run
+    in the block; a row shifted by another's leaving would show in the curves)."""
+    values = [{**DEFAULTS, **PRESETS["two_layer"].values, "epochs": 8 + i % 3, "seed": 50 + i,
+               "lr": (0.1, 0.3, 1.0)[i % 3], "init_std": (1.0, 0.5)[i // 4]} for i in range(8)]  # the slider's rates
+    server = Server()
+    try:
+        values, curves = run_async(class_trains(server.url, values))
+        for v, curve in zip(values, curves):
+            config = config_of(v)
+            assert config.model == "two_layer" and not config.shuffle
+            assert curve == [r.valid_acc for r in train(config, data)], f"{link_query(v)}: not the engine's run"
+        carpools, runs = carpools_formed(server)
+        assert carpools >= 1 and runs >= 2
+        assert "Traceback" not in server.log_text()
+    finally:
+        server.cleanup()
