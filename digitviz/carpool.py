@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from digitviz.kernel import LOSS_CODES, PIXELS, forward, head_out, scores, train_epoch
+from digitviz.kernel import LOSS_CODES, PIXELS, TEN, forward, head_out, scores, train_epoch
 from digitviz.losses import signed_targets
-from digitviz.models import initial_params
+from digitviz.models import HIDDEN, initial_params
 from digitviz.records import EpochRecord, checked_record, frozen_params
 
 # Which arithmetic made a run's numbers: part of the trajectory cache's key, so runs made another way never mix.
@@ -52,6 +52,12 @@ def carpool_key(config):
     if config.model not in BLOCK_MODELS:
         return None
     return config.model, config.loss, config.batch_size, config.seed if config.shuffle else None
+
+
+def block_rows(config):
+    """The rows of a block's weights a run takes: one, ten for the softmax model (a row per digit), thirty for the
+    two-layer net (a row per hidden unit). A block's epoch costs about its rows times the training images."""
+    return {"softmax": TEN, "two_layer": HIDDEN}.get(config.model, 1)
 
 
 class _Stream:

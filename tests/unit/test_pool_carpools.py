@@ -4,7 +4,6 @@ import dataclasses
 import threading
 
 import pytest
-import torch
 
 from digitviz import TrainConfig, train
 from digitviz.workers import WORKER_LOST, TrainingError, TrainingPool, Waiting
@@ -12,15 +11,6 @@ from tests.unit.test_carpool import assert_same
 from tools.processes import hold_until
 
 pytestmark = pytest.mark.slow  # worker processes: seconds each
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The engine's reference runs on one thread, as the workers do (the two-layer model's sums depend on it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Run:
@@ -96,6 +86,22 @@ def test_a_class_in_line_trains_as_carpools_with_each_runs_own_numbers(pool, dat
         assert run.error is None, run.error
         assert_same(there, list(train(run.config, data)))
     assert pool.carpools >= 1 and pool.carpooled >= 6  # the lesson's six at least trained together once
+
+
+def test_a_carpools_epoch_stays_short_whatever_its_model(pool, data, tmp_path, monkeypatch):
+    """A block's epoch is one compiled call, which a newcomer's turn waits for: the two-layer net's runs (thirty rows
+    each) ride at most ten to a carpool, the lesson's runs (one row) all together; each with its own numbers."""
+    sizes, riders = [], pool._riders
+    monkeypatch.setattr(pool, "_riders", lambda chunk: sizes.append(1 + len(taken := riders(chunk))) or taken)
+    two_layer = [TrainConfig(model="two_layer", epochs=1, seed=seed) for seed in range(12)]
+    lesson = [TrainConfig(epochs=1, seed=seed) for seed in range(12)]
+    let_go = held(pool, tmp_path)
+    runs = lined_up(pool, two_layer + lesson)
+    let_go()
+    for run in runs:
+        assert run.error is None, run.error
+        assert_same(run.records(), list(train(run.config, data)))
+    assert sorted(size for size in sizes if size > 1) == [2, 10, 12]
 
 
 def test_a_carpools_worker_lost_ends_its_leaders_run_and_the_riders_go_on(pool, data, tmp_path, monkeypatch):
