@@ -3,20 +3,24 @@
 Each rate is an ordinary Run (digitviz.runs), appended to the session's history, so any point of the sweep's
 U-curve can be opened in Compare runs. The sweep's runs share everything but the rate, so they see the same batches
 in the same order: the linear and softmax models' train as one carpool (digitviz.carpool), in one worker at one
-turn, each with the same numbers as alone. Nothing here imports Streamlit.
+turn, each with the same numbers as alone. The two-layer net's runs train one after another, in turns with the
+class like any run: its thirty rows a run already fill the kernel, so a carpool would save it little (26.2 against
+29.1 ms a student-epoch) and hold a worker for a whole sweep (ten seconds at the lesson's 30 epochs). Nothing here
+imports Streamlit.
 """
 import contextlib
 import dataclasses
 import math
 
 from digitviz import runs
-from digitviz.carpool import carpool_key, train_carpool
+from digitviz.carpool import block_rows, carpool_key, train_carpool
 from digitviz.settings import LEARNING_RATES, nearest
 from digitviz.workers import TrainingError, Waiting
 
 # What a sweep should take, for its place in the workers' line: a student-epoch of the lesson's pair in a carpool of
 # 12 costs about 3 ms here (benchmarks/bench_engine.py), 12,396 images: a quarter of a microsecond an image.
 SECONDS_PER_IMAGE_EPOCH = 2.5e-7
+SWEEP_CARPOOL_ROWS = 10  # a sweep trains at one turn if its model takes at most this many rows a run
 
 
 def sweep_configs(config, train_size, rates=LEARNING_RATES):
@@ -29,14 +33,14 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
 
 def lr_sweep(configs, digits, history, trainer, train_size, done=None, waiting=None, session=None):
     """Train each config to its end as a Run appended to `history`, through the server's way in to training
-    (digitviz.training); returns the runs. A linear or softmax sweep is one carpool, computed at one turn; any other
-    model's runs train one after another, `done(run)` after each. `waiting(Waiting)` while the sweep waits its turn
+    (digitviz.training); returns the runs. A linear or softmax sweep is one carpool, computed at one turn; the other
+    models' runs train one after another, `done(run)` after each. `waiting(Waiting)` while the sweep waits its turn
     (the page's chance to say so, and to be stopped). `session`: whose share of the workers it draws on. Raises
     TrainingError (its message is for the student) if the carpool could not be trained."""
-    if carpool_key(configs[0]) is None:
+    if carpool_key(configs[0]) is None or block_rows(configs[0]) > SWEEP_CARPOOL_ROWS:
         return _one_by_one(configs, digits, history, trainer, done, waiting, session)
-    outputs = 10 if configs[0].ten_digits else 1  # the softmax model's ten rows of weights cost ten times one
-    guess = sum(c.epochs for c in configs) * train_size * outputs * SECONDS_PER_IMAGE_EPOCH
+    rows = block_rows(configs[0])  # the softmax model's ten rows of weights cost ten times one
+    guess = sum(c.epochs for c in configs) * train_size * rows * SECONDS_PER_IMAGE_EPOCH
     trained = trainer.call(sweep_records, digits, {"configs": configs}, guess=guess, waiting=waiting)
     swept = []
     for config, records in zip(configs, trained):

@@ -54,8 +54,9 @@ def test_the_linear_models_sweep_is_one_carpool_at_one_turn(data):
     assert 0.5 < pool.calls[0][2] < 3  # its guess: 12 runs of 30 epochs, about a second of a worker
 
 
-def test_a_model_with_no_carpool_sweeps_one_run_after_another(data):
-    configs = sweep_configs(TrainConfig(epochs=1, model="fastai"), len(data.train_x))[0][4:7]
+@pytest.mark.parametrize("model", ["fastai", "two_layer"])  # no block form; a block that would save it little
+def test_fastai_and_two_layer_sweeps_train_one_run_after_another(data, model):
+    configs = sweep_configs(TrainConfig(epochs=1, model=model), len(data.train_x))[0][4:7]
     pool, seen = CountingPool(data), []
     swept = lr_sweep(configs, (3, 7), [], Trainer.of(data, pool), len(data.train_x), done=seen.append)
     assert pool.calls == [] and pool.runs == 3 and seen == swept
