@@ -319,6 +319,19 @@ def test_a_two_layer_run_in_a_block_equals_it_alone(data):
     assert_same([second[1][1], third[0][1]], list(train(TWO_LAYER, data, first[0][1])))
 
 
+def test_a_two_layer_run_that_diverges_leaves_and_its_companions_go_on(data):
+    """bce at lr 1000 explodes in its first epoch: its thirty rows and its output row leave; the runs either side
+    of it train on with their own numbers."""
+    calm = dataclasses.replace(TWO_LAYER, loss="bce", epochs=4)
+    wild = dataclasses.replace(calm, lr=1000, seed=8)
+    pairs = list(train_carpool([calm, wild, dataclasses.replace(calm, seed=9)], data))
+    wild_records = records_of(pairs, 1)
+    assert len(wild_records) == 1 and "exploded" in wild_records[0].diverged
+    assert_same(wild_records, list(train(wild, data)))
+    for i, config in ((0, calm), (2, dataclasses.replace(calm, seed=9))):
+        assert_same(records_of(pairs, i), list(train(config, data)))
+
+
 def test_the_two_layer_output_is_summed_in_unit_order():
     """head_out as its docstring says: the ReLU on each hidden logit (a NaN stays NaN), then the units' products
     added in order, then the bias; two runs of five units, so a run reading its neighbour's rows would show."""
