@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
 
-from digitviz.carpool import block_rows, carpool_key, kernel_stream, train_carpool, warm_up
+from digitviz.carpool import carpool_key, epoch_cost, kernel_stream, train_carpool, warm_up
 from digitviz.data import LESSON_DIGITS, load_digits
 from digitviz.engine import train
 from digitviz.forking import worker_context
@@ -79,8 +79,9 @@ START_GUESS_SECONDS = 5.0  # what a wait for a worker that is still starting is 
 # student-epoch costs a fraction of a lone run's. A hundred fills a worker's cache well; more only make chunks longer.
 CARPOOL_RUNS = 100
 # A carpool's epoch is one call into compiled code, which a first share's signal waits for: a block is kept to this
-# many rows of weights times digits (each digit about 6,000 training images), about a third of a second of a worker
-# (the lesson's 100 runs: 200; ten two-layer runs or six ten-digit ones), so that a newcomer waits no longer.
+# much work (carpool.epoch_cost: rows of weights times digits, more at small batches), about a third of a second of
+# a worker (the lesson's 100 runs: 200; nine two-layer runs, or five ten-digit ones, at batch 256), so that a
+# newcomer waits no longer.
 CARPOOL_ROW_DIGITS = 600
 _PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15  # from <linux/prctl.h>
 WORKER_NAME = "digitviz-worker"  # what `ps` (and psutil's name()) shows for a training worker: 15 bytes at most
@@ -593,7 +594,7 @@ class TrainingPool:
         stream = chunk.stream if chunk is not None else None
         if stream is None:
             return []
-        room = min(CARPOOL_RUNS, CARPOOL_ROW_DIGITS // (block_rows(chunk.config) * len(chunk.digits)))
+        room = min(CARPOOL_RUNS, int(CARPOOL_ROW_DIGITS // epoch_cost(chunk.config, chunk.digits)))
         riders = []
         for key in list(self._queue):
             if len(riders) >= room - 1:
