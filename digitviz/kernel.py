@@ -370,16 +370,17 @@ def head_out(H, V, c, Zo):
 
 @_jit
 def _head_back(H, dZo, c0, c1, V, dH, gV):
-    """Back through the two-layer net's output layer for images c0:c1: dH = dZo * V where the ReLU let the unit
-    through (0 where it did not), and gV[k, u] += H[k * units + u, i] * dZo[k, i], in image order. V is the
-    weights before this batch's step."""
+    """Back through the two-layer net's output layer for images c0:c1: dH = dZo * V times the ReLU's mask (1 where
+    it let the unit through, else 0: as torch's `* (h > 0)`, so an infinite product on a unit that was off gives NaN
+    there too), and gV[k, u] += H[k * units + u, i] * dZo[k, i], in image order. V is the weights before this
+    batch's step."""
     units = V.shape[1]
     for k in range(V.shape[0]):
         for u in range(units):
             r, v, g = k * units + u, V[k, u], gV[k, u]
             for i in range(c0, c1):
                 a, d = H[r, i], dZo[k, i]
-                dH[r, i] = d * v if a > 0 else np.float32(0)
+                dH[r, i] = (d * v) * np.float32(a > 0)
                 g = g + a * d
             gV[k, u] = g
 
