@@ -2,11 +2,10 @@
 
 Each rate is an ordinary Run (digitviz.runs), appended to the session's history, so any point of the sweep's
 U-curve can be opened in Compare runs. The sweep's runs share everything but the rate, so they see the same batches
-in the same order: the linear and softmax models' train as one carpool (digitviz.carpool), in one worker at one
-turn, each with the same numbers as alone. The two-layer net's runs train one after another, in turns with the
-class like any run: its thirty rows a run already fill the kernel, so a carpool would save it little (26.2 against
-29.1 ms a student-epoch) and hold a worker for a whole sweep (ten seconds at the lesson's 30 epochs). Nothing here
-imports Streamlit.
+in the same order: a short sweep (the linear model's) trains as one carpool (digitviz.carpool), in one worker at
+one turn, each run with the same numbers as alone. A longer one (the two-layer net's: ten seconds of a worker at
+the lesson's 30 epochs; the ten-digit model's) trains one run after another, in turns with the class like any run,
+because nothing can cut a worker's one turn short. Nothing here imports Streamlit.
 """
 import contextlib
 import dataclasses
@@ -20,7 +19,7 @@ from digitviz.workers import TrainingError, Waiting
 # What a sweep should take, for its place in the workers' line: a student-epoch of the lesson's pair in a carpool of
 # 12 costs about 3 ms here (benchmarks/bench_engine.py), 12,396 images: a quarter of a microsecond an image.
 SECONDS_PER_IMAGE_EPOCH = 2.5e-7
-SWEEP_CARPOOL_ROWS = 10  # a sweep trains at one turn if its model takes at most this many rows a run
+SWEEP_TURN_SECONDS = 2.0  # a sweep that should take longer than this trains run by run, in turns
 
 
 def sweep_configs(config, train_size, rates=LEARNING_RATES):
@@ -33,14 +32,14 @@ def sweep_configs(config, train_size, rates=LEARNING_RATES):
 
 def lr_sweep(configs, digits, history, trainer, train_size, done=None, waiting=None, session=None):
     """Train each config to its end as a Run appended to `history`, through the server's way in to training
-    (digitviz.training); returns the runs. A linear or softmax sweep is one carpool, computed at one turn; the other
-    models' runs train one after another, `done(run)` after each. `waiting(Waiting)` while the sweep waits its turn
-    (the page's chance to say so, and to be stopped). `session`: whose share of the workers it draws on. Raises
-    TrainingError (its message is for the student) if the carpool could not be trained."""
-    if carpool_key(configs[0]) is None or block_rows(configs[0]) > SWEEP_CARPOOL_ROWS:
-        return _one_by_one(configs, digits, history, trainer, done, waiting, session)
+    (digitviz.training); returns the runs. A short sweep is one carpool, computed at one turn; a long one, or one of
+    a model with no block form, trains its runs one after another, `done(run)` after each. `waiting(Waiting)` while
+    the sweep waits its turn (the page's chance to say so, and to be stopped). `session`: whose share of the workers
+    it draws on. Raises TrainingError (its message is for the student) if the carpool could not be trained."""
     rows = block_rows(configs[0])  # the softmax model's ten rows of weights cost ten times one
     guess = sum(c.epochs for c in configs) * train_size * rows * SECONDS_PER_IMAGE_EPOCH
+    if carpool_key(configs[0]) is None or guess > SWEEP_TURN_SECONDS:
+        return _one_by_one(configs, digits, history, trainer, done, waiting, session)
     trained = trainer.call(sweep_records, digits, {"configs": configs}, guess=guess, waiting=waiting)
     swept = []
     for config, records in zip(configs, trained):
@@ -62,7 +61,8 @@ def sweep_records(configs, data):
 
 
 def _one_by_one(configs, digits, history, trainer, done, waiting, session):
-    """A sweep of a model with no carpool: one run after another, each in line like any run."""
+    """A sweep too long for one turn, or of a model with no carpool: one run after another, each in line like any
+    run."""
     swept = []
     for config in configs:
         run = runs.start_run(history, config, digits)

@@ -54,12 +54,13 @@ def test_the_linear_models_sweep_is_one_carpool_at_one_turn(data):
     assert 0.5 < pool.calls[0][2] < 3  # its guess: 12 runs of 30 epochs, about a second of a worker
 
 
-@pytest.mark.parametrize("model", ["fastai", "two_layer"])  # no block form; a block that would save it little
-def test_fastai_and_two_layer_sweeps_train_one_run_after_another(data, model):
-    configs = sweep_configs(TrainConfig(epochs=1, model=model), len(data.train_x))[0][4:7]
+@pytest.mark.parametrize("model, epochs, rates", [("fastai", 1, slice(4, 7)),  # no block form
+                                                  ("two_layer", 3, slice(None))])  # guessed at 3.3 s: too long a turn
+def test_a_long_sweep_or_fastais_trains_one_run_after_another(data, model, epochs, rates):
+    configs = sweep_configs(TrainConfig(epochs=epochs, model=model), len(data.train_x))[0][rates]
     pool, seen = CountingPool(data), []
     swept = lr_sweep(configs, (3, 7), [], Trainer.of(data, pool), len(data.train_x), done=seen.append)
-    assert pool.calls == [] and pool.runs == 3 and seen == swept
+    assert pool.calls == [] and pool.runs == len(configs) and seen == swept
     for run in swept:
         assert [r.valid_acc for r in run.records] == [r.valid_acc for r in train(run.config, data)]
 

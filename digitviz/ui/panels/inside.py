@@ -448,7 +448,7 @@ def sweep_ui(configs, digits, train_size, server):
     could not train it."""
     line, done = st.empty(), []
 
-    def progress(r):  # a model with no carpool: its runs come one by one
+    def progress(r):  # a sweep too long for one turn (or fastai's): its runs come one by one
         fragment.let_clicks_interrupt()
         done.append(r)
         line.progress(len(done) / len(configs), text=f"lr {r.config.lr:g}: {r.last.valid_acc:.2%}")
