@@ -308,15 +308,37 @@ def test_a_two_layer_run_in_a_block_equals_it_alone(data):
     for i in (0, 2, 4):
         assert_same(records_of(pairs, i), list(train(configs[i], data)))
     pool = Carpool(data)
-    a, b = pool.join(configs[1]), pool.join(dataclasses.replace(configs[2], epochs=1))
-    first = pool.step()  # b leaves after its one epoch: the rows before a's and after it
-    c = pool.join(TWO_LAYER, first[0][1])  # continues from a's first epoch
+    b, a = pool.join(dataclasses.replace(configs[2], epochs=1)), pool.join(configs[1])
+    first = pool.step()  # b leaves after its one epoch: its rows and output row were the first, a's move up
+    c = pool.join(TWO_LAYER, first[1][1])  # continues from a's first epoch
     second, third = pool.step(), pool.step()
-    assert [run for run, _ in first] == [a, b] and [run for run, _ in second] == [a, c]
+    assert [run for run, _ in first] == [b, a] and [run for run, _ in second] == [a, c]
     assert [run for run, _ in third] == [c] and len(pool) == 0
-    assert_same([first[0][1], second[0][1]], list(train(configs[1], data)))
-    assert_same([first[1][1]], list(train(dataclasses.replace(configs[2], epochs=1), data)))
-    assert_same([second[1][1], third[0][1]], list(train(TWO_LAYER, data, first[0][1])))
+    assert_same([first[1][1], second[0][1]], list(train(configs[1], data)))
+    assert_same([first[0][1]], list(train(dataclasses.replace(configs[2], epochs=1), data)))
+    assert_same([second[1][1], third[0][1]], list(train(TWO_LAYER, data, first[1][1])))
+
+
+def test_a_resumed_two_layer_run_equals_one_uninterrupted_run(data):
+    """A chunk of a run continues from the last record: its output layer comes back with its hidden units."""
+    whole = list(train(dataclasses.replace(TWO_LAYER, epochs=3), data))
+    assert_same(whole[1:], list(train(TWO_LAYER, data, whole[0])))
+
+
+def test_a_block_that_empties_takes_another_model_next():
+    """A worker's block of two-layer runs ends; a linear run joins the empty block and trains as it does alone (no
+    head, one row), and a two-layer run after it gets a head again."""
+    data = load_digits()
+    pool = Carpool(data)
+    pool.join(dataclasses.replace(TWO_LAYER, epochs=1))
+    pool.step()
+    assert len(pool) == 0
+    linear = TrainConfig(epochs=1, seed=3)
+    pool.join(linear)
+    assert_same([r for _, r in pool.step()], list(train(linear, data)))
+    two = dataclasses.replace(TWO_LAYER, epochs=1, seed=5)
+    pool.join(two)
+    assert_same([r for _, r in pool.step()], list(train(two, data)))
 
 
 def test_a_two_layer_run_that_diverges_leaves_and_its_companions_go_on(data):
