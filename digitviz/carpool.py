@@ -6,8 +6,8 @@ work: their weights become the rows of one (K, 784) matrix (ten rows a run for t
 thirty for the two-layer net, one per hidden unit, with its output layer beside them), and each batch is read once
 for all of them (digitviz.kernel). Each run keeps its own learning rate, initial weights, epochs and stopping, and
 gets its own records: the same bits as when it trains alone, because the kernel adds up every sum in an order
-that does not depend on who else is in the block. `engine.train` trains
-a lone linear, softmax or two-layer run as a carpool of one.
+that does not depend on who else is in the block. `engine.train` trains a lone linear, softmax or two-layer run as
+a carpool of one.
 
     pool = Carpool(data)
     a = pool.join(TrainConfig(lr=1.0))
