@@ -40,6 +40,23 @@ def carpools_formed(server):
     return tuple(map(int, said.groups()))
 
 
+def one_model_rides_carpools(values, data, model, shuffled):
+    """A class of `model`'s runs (all shuffled, or none) on a real server: each student's curve is the engine's own
+    run of their settings, and the pool formed carpools."""
+    server = Server()
+    try:
+        values, curves = run_async(class_trains(server.url, values))
+        for v, curve in zip(values, curves):
+            config = config_of(v)
+            assert config.model == model and config.shuffle == shuffled
+            assert curve == [r.valid_acc for r in train(config, data)], f"{link_query(v)}: not the engine's run"
+        carpools, runs = carpools_formed(server)
+        assert carpools >= 1 and runs >= 2
+        assert "Traceback" not in server.log_text()
+    finally:
+        server.cleanup()
+
+
 @pytest.mark.slow
 def test_a_mixed_class_gets_its_own_numbers_from_carpools(data):
     server = Server()
@@ -61,21 +78,9 @@ def test_ten_digit_runs_of_one_seed_share_carpools():
     """The ten-digit preset shuffles, so runs share a block when they share a seed (the default one here) and an
     epoch: six students, each their own learning rate and init std, each with the engine's own run. Six runs on two
     workers: four wait together at their first epoch (a shuffled run joins only a block at its own epoch)."""
-    ten = load_digits(pair="all")
     values = [{**DEFAULTS, **PRESETS["ten_digits"].values, "epochs": 3, "lr": (0.1, 0.3, 1.0)[i % 3],
                "init_std": (1.0, 0.5)[i // 3]} for i in range(6)]
-    server = Server()
-    try:
-        values, curves = run_async(class_trains(server.url, values))
-        for v, curve in zip(values, curves):
-            config = config_of(v)
-            assert config.model == "softmax" and config.shuffle
-            assert curve == [r.valid_acc for r in train(config, ten)], f"{link_query(v)}: not the engine's run"
-        carpools, runs = carpools_formed(server)
-        assert carpools >= 1 and runs >= 2
-        assert "Traceback" not in server.log_text()
-    finally:
-        server.cleanup()
+    one_model_rides_carpools(values, load_digits(pair="all"), "softmax", shuffled=True)
 
 
 @pytest.mark.slow
@@ -85,15 +90,4 @@ def test_two_layer_runs_share_carpools(data):
     in the block; a row shifted by another's leaving would show in the curves)."""
     values = [{**DEFAULTS, **PRESETS["two_layer"].values, "epochs": 8 + i % 3, "seed": 50 + i,
                "lr": (0.1, 0.3, 1.0)[i % 3], "init_std": (1.0, 0.5)[i // 4]} for i in range(8)]  # the slider's rates
-    server = Server()
-    try:
-        values, curves = run_async(class_trains(server.url, values))
-        for v, curve in zip(values, curves):
-            config = config_of(v)
-            assert config.model == "two_layer" and not config.shuffle
-            assert curve == [r.valid_acc for r in train(config, data)], f"{link_query(v)}: not the engine's run"
-        carpools, runs = carpools_formed(server)
-        assert carpools >= 1 and runs >= 2
-        assert "Traceback" not in server.log_text()
-    finally:
-        server.cleanup()
+    one_model_rides_carpools(values, data, "two_layer", shuffled=False)

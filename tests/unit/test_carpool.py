@@ -240,19 +240,26 @@ def ten():
 SOFTMAX = TrainConfig(model="softmax", loss="cross_entropy", lr=0.5, epochs=2, batch_size=100, seed=4)
 
 
-@pytest.mark.parametrize("shuffle", [False, True])
-def test_the_softmax_model_trains_as_torch_trains_it(ten, shuffle):
-    """The kernel's ten-row runs against torch's from-scratch Linear with the closed-form softmax gradient (the
-    engine's trainer for models without a block form), to float32 rounding: every score and parameter."""
-    config = dataclasses.replace(SOFTMAX, shuffle=shuffle)
-    ours = list(train(config, ten))
-    theirs = ScratchTrainer(config, ten, initial_params(config))
+def trained_as_torch_trains(config, data):
+    """The kernel's records of `config`, each epoch checked against torch's from-scratch trainer (the code that
+    trained these models before they had a block form) to float32 rounding: every score, and every parameter under
+    the same name."""
+    ours = list(train(config, data))
+    theirs = ScratchTrainer(config, data, initial_params(config))
     for record in ours:
-        scores = theirs.train_epoch(record.epoch) + validate_epoch(theirs.model, ten, LOSS_FUNCS[config.loss])
+        scores = theirs.train_epoch(record.epoch) + validate_epoch(theirs.model, data, LOSS_FUNCS[config.loss])
         assert [record.train_loss, record.train_acc, record.valid_loss, record.valid_acc] == pytest.approx(
             scores, rel=1e-4)
+        assert list(record.params) == list(theirs.params)
         for name, value in theirs.params.items():
             torch.testing.assert_close(torch.tensor(record.params[name]), value, rtol=1e-4, atol=1e-4)
+    return ours
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_the_softmax_model_trains_as_torch_trains_it(ten, shuffle):
+    """The kernel's ten-row runs against torch's from-scratch Linear with the closed-form softmax gradient."""
+    ours = trained_as_torch_trains(dataclasses.replace(SOFTMAX, shuffle=shuffle), ten)
     assert ours[-1].params["weights"].shape == (784, 10) and ours[-1].valid_acc > 0.5  # it learned: chance is 0.1
 
 
@@ -282,17 +289,9 @@ TWO_LAYER = TrainConfig(model="two_layer", lr=0.5, epochs=2, batch_size=100, see
                                            ("first_attempt", True)])
 def test_the_two_layer_net_trains_as_torch_trains_it(data, loss, shuffle):
     """The kernel's thirty-row runs and their output layer against torch's from-scratch TwoLayer (matrix products,
-    relu_, backprop written out), to float32 rounding: every score and parameter."""
+    relu_, backprop written out): weights, bias, out_weights, out_bias."""
     config = dataclasses.replace(TWO_LAYER, loss=loss, shuffle=shuffle, lr=0.01 if loss == "first_attempt" else 0.5)
-    ours = list(train(config, data))
-    theirs = ScratchTrainer(config, data, initial_params(config))
-    for record in ours:
-        scores = theirs.train_epoch(record.epoch) + validate_epoch(theirs.model, data, LOSS_FUNCS[config.loss])
-        assert [record.train_loss, record.train_acc, record.valid_loss, record.valid_acc] == pytest.approx(
-            scores, rel=1e-4)
-        assert list(record.params) == list(theirs.params)  # weights, bias, out_weights, out_bias, as TwoLayer has them
-        for name, value in theirs.params.items():
-            torch.testing.assert_close(torch.tensor(record.params[name]), value, rtol=1e-4, atol=1e-4)
+    ours = trained_as_torch_trains(config, data)
     assert ours[-1].params["weights"].shape == (784, 30) and ours[-1].params["out_weights"].shape == (30, 1)
     if shuffle and loss == "mnist_loss":
         assert ours[-1].valid_acc > 0.9  # it learned (unshuffled, all 3s then all 7s, it takes longer)
