@@ -395,26 +395,6 @@ def _head_step(V, c, gV, gc, lr):
 
 
 @_jit
-def _batch_two(xs, s0, n, y, signed, W, b, lr, loss, H, totals, dH, G, gb, head):
-    """_batch for two-layer runs: W and b are the hidden units (`units` rows a run), `head` their output layer
-    (V (runs, units), c, each run's rate, and scratch: the outputs Zo and their gradients dZo (runs, bs), gV, gc)."""
-    V, c, lr_out, Zo, dZo, gV, gc = head
-    G[:] = 0
-    gV[:] = 0
-    for at in range(0, n, CHUNK):
-        m = min(CHUNK, n - at)
-        _logits(xs, s0 + at, s0 + at + m, W, b, H, at)
-        _head_out(H, at, at + m, V, c, Zo)
-        loss_grads(Zo, at, at + m, n, y, signed, loss, dZo, totals)
-        _head_back(H, dZo, at, at + m, V, dH, gV)
-        _add_gradients(xs, s0 + at, s0 + at + m, dH, at, G)
-    _bias_gradients(dH, n, gb)
-    _bias_gradients(dZo, n, gc)
-    _head_step(V, c, gV, gc, lr_out)
-    sgd_step(W, b, G, gb, lr)
-
-
-@_jit
 def _gather(x, order, i0, i1, xb):
     """The shuffled batch order[i0:i1] of x, as rows of xb."""
     for j in range(i1 - i0):
@@ -422,17 +402,32 @@ def _gather(x, order, i0, i1, xb):
 
 
 @_jit
-def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb):
+def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb, head):
     """One batch of SGD for every run: images s0:s0 + n of xs, with targets y (and signed) in the same order.
 
-    CHUNK images at a time go forward, get their losses' gradients, and add theirs to G while still in cache."""
+    CHUNK images at a time go forward, get their losses' gradients, and add theirs to G while still in cache. For
+    two-layer runs, W and b are the hidden units and `head` their output layer (V (runs, units), c, each run's rate,
+    and scratch: the outputs Zo and their gradients dZo (runs, bs), gV, gc): the ReLU and the output come between
+    the hidden logits and the loss, and the output layer steps before the hidden units. A one-layer model's head
+    is empty."""
+    V, c, lr_out, Zo, dZo, gV, gc = head
+    two = V.shape[1] > 0
     G[:] = 0
-    for c in range(0, n, CHUNK):
-        m = min(CHUNK, n - c)
-        _logits(xs, s0 + c, s0 + c + m, W, b, Z, c)
-        loss_grads(Z, c, c + m, n, y, signed, loss, dZ, totals)
-        _add_gradients(xs, s0 + c, s0 + c + m, dZ, c, G)
+    gV[:] = 0
+    for at in range(0, n, CHUNK):
+        m = min(CHUNK, n - at)
+        _logits(xs, s0 + at, s0 + at + m, W, b, Z, at)
+        if two:
+            _head_out(Z, at, at + m, V, c, Zo)
+            loss_grads(Zo, at, at + m, n, y, signed, loss, dZo, totals)
+            _head_back(Z, dZo, at, at + m, V, dZ, gV)
+        else:
+            loss_grads(Z, at, at + m, n, y, signed, loss, dZ, totals)
+        _add_gradients(xs, s0 + at, s0 + at + m, dZ, at, G)
     _bias_gradients(dZ, n, gb)
+    if two:
+        _bias_gradients(dZo, n, gc)
+        _head_step(V, c, gV, gc, lr_out)
     sgd_step(W, b, G, gb, lr)
 
 
@@ -440,12 +435,12 @@ def _batch(xs, s0, n, y, signed, W, b, lr, loss, Z, totals, dZ, G, gb):
 def train_epoch(x, order, y, signed, W, b, lr, loss, bs, totals, Z, dZ, G, gb, xb, head):
     """One epoch of SGD for every run of the block; totals gets each run's summed losses and right answers (runs,
     2), each image scored by its batch's logits before the batch's step. Z and dZ are scratch for a batch's logits
-    and their gradients (rows, bs). `head` is the two-layer net's output layer (_batch_two), or empty arrays for
-    the one-layer models.
+    and their gradients (rows, bs). `head` is the two-layer net's output layer (_batch), or empty arrays for the
+    one-layer models.
 
     Without a shuffle (order empty) batches are slices of x; with one, they are gathered into xb.
     y and signed are in the epoch's order."""
-    N, two = x.shape[0], head[0].shape[1] > 0
+    N = x.shape[0]
     totals[:] = 0
     for i0 in range(0, N, bs):
         n = min(N, i0 + bs) - i0
@@ -454,7 +449,4 @@ def train_epoch(x, order, y, signed, W, b, lr, loss, bs, totals, Z, dZ, G, gb, x
         if order.size != 0:
             _gather(x, order, i0, i0 + n, xb)
             xs, s0 = xb, 0
-        if two:
-            _batch_two(xs, s0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, head)
-        else:
-            _batch(xs, s0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb)
+        _batch(xs, s0, n, yb, sb, W, b, lr, loss, Z, totals, dZ, G, gb, head)
