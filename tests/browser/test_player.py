@@ -7,10 +7,10 @@ from tools.browser import PLAYER, accuracy_chart, button, click, player_progress
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-# Notes every change of the player's data-epoch (set each frame; a MutationObserver sees each) with its time.
+# Notes the player's data-epoch now and at every change (a MutationObserver sees each), with its time.
 WATCH = """() => {
   const root = document.querySelector('[data-testid=digitviz-player]');
-  window.__epochs = [];
+  window.__epochs = [[performance.now(), Number(root.dataset.epoch), root.dataset.playing]];
   window.__watch = new MutationObserver(() => {
     const last = window.__epochs[window.__epochs.length - 1], epoch = Number(root.dataset.epoch);
     if (!last || last[1] !== epoch) window.__epochs.push([performance.now(), epoch, root.dataset.playing]);
