@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from digitviz import TrainConfig, load_digits, train
+from digitviz import TrainConfig, load_digits, player, train
 from digitviz.figures import accuracy_range, tile
 from digitviz.models import initial_params
 from digitviz.player import (
@@ -74,6 +74,19 @@ def test_learned_maps_subtract_the_random_start(run):
     assert meta["map"]["title"] == "Weights after epoch {epoch}"  # the raw weights stay beside the change
     assert np.abs(map_at(meta, arrays, 3) - run.records[2].weights).max() <= step(run.records[2].weights)
     assert "change" not in decode(run_payload(run, 0.9514))[0]
+
+
+@pytest.mark.parametrize("model", ["linear", "two_layer"])
+def test_a_run_redrawn_as_it_grows_sends_the_bytes_of_one_drawn_afresh(model, data):
+    """Each record's maps are quantised once, when first drawn, and kept: the redraws of a growing run must send
+    what drawing it whole, from nothing, sends."""
+    run = run_of(TrainConfig(epochs=5, seed=3, model=model), data, status="running")
+    records = run.records
+    for k in (1, 2, 5):  # the player is sent the run as its epochs come
+        run.records = records[:k]
+        redrawn = run_payload(run, 0.95, learned=True)
+    player._made.clear()
+    assert run_payload(run, 0.95, learned=True) == redrawn
 
 
 def test_quantise_keeps_zero_white_and_gaps_blank():
