@@ -77,8 +77,7 @@ def train_live(run, config, view, server, until=None, show=None):
     server's run cache, a carpool in the workers, this thread) is digitviz.training's. A run the server could not
     finish (its worker died or hung, its time ran out) keeps its epochs and says why. show(run): how the run is
     drawn, the player by default."""
-    baseline = resources.lesson_data(run.digits)[1]
-    show = show or (lambda run: draw(run, view, baseline))
+    show = show or Redraws(view, resources.lesson_data(run.digits)[1])
     records = resources.trainer(server).records(run, config, session_id())
     next_draw, token, told = 0.0, run.claim(), None
     try:
@@ -111,6 +110,18 @@ def train_live(run, config, view, server, until=None, show=None):
     return True
 
 
+class Redraws:
+    """How one training loop draws its run: the first time the whole run, then only what the player lacks (the
+    curves whole, the maps of the epochs since the last redraw: digitviz.player.run_payload's parts)."""
+
+    def __init__(self, view, baseline):
+        self.view, self.baseline, self.sent = view, baseline, None
+
+    def __call__(self, run):
+        draw(run, self.view, self.baseline, after=self.sent)
+        self.sent = run.last.epoch
+
+
 def session_id():
     """This browser tab's Streamlit session: whose share of the training workers a run draws on."""
     ctx = get_script_run_ctx()
@@ -132,10 +143,11 @@ def show_run(run, view, hidden, config, digits, server=None):
     draw(run, view, resources.lesson_data(run.digits)[1])
 
 
-def draw(run, view, baseline):
-    """Send the run so far: the status line, the player's records and, for a diverged run, why it stopped."""
+def draw(run, view, baseline, after=None):
+    """Send the run so far: the status line, the player's records and, for a diverged run, why it stopped. `after`:
+    the player already has the maps up to that epoch (see Redraws)."""
     (view["status"].warning if run.paused_because else view["status"].markdown)(text.status_text(run))
     with view["player"]:
-        player_ui(run_payload(run, baseline.l1.overall, learned=view["learned"]))
+        player_ui(run_payload(run, baseline.l1.overall, learned=view["learned"], after=after))
     if run.last.diverged:
         view["note"].error(text.divergence_advice(run.current_config, run.last))

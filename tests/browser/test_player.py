@@ -50,6 +50,33 @@ def test_a_300_epoch_run_plays_at_30_distinct_epochs_a_second(app):
     print(f"{distinct} distinct epochs in {seconds:.2f} s: {distinct / seconds:.0f} a second")
 
 
+# Notes what the player holds after each payload it is given: whether it was a part, how many epochs the run had, and
+# the epochs whose maps (raw and change) the player keeps.
+KEEP_WATCH = """() => {
+  const p = document.querySelector('[data-testid=digitviz-player]').__player, update = p.update.bind(p);
+  window.__kept = [];
+  p.update = data => {
+    update(data);
+    window.__kept.push({part: data.meta.part, count: data.meta.count, map: p.maps.map.epochs.slice(),
+                        change: p.maps.change.epochs.slice()});
+  };
+}"""
+
+
+def test_while_a_run_trains_the_player_gets_only_new_maps_and_keeps_every_epochs(app):
+    """A run's redraws after the first send only the maps of the epochs since the last one (parts): the player,
+    given them one by one, holds every epoch's map, as it would from the whole run."""
+    app.evaluate(KEEP_WATCH)
+    trained(app, 300)
+    kept = app.evaluate("() => window.__kept")
+    parts = [k for k in kept if k["part"] is not None]
+    assert parts, f"no part came: {[(k['part'], k['count']) for k in kept]}"
+    for k in kept[next(i for i, k in enumerate(kept) if k["count"]):]:  # after the start frames, before Train
+        every = list(range(1, k["count"] + 1))
+        assert k["map"] == every and k["change"] == every, (k["part"], k["count"], k["map"][-3:])
+    assert kept[-1]["part"] is None and kept[-1]["count"] == 300  # and last, the whole run
+
+
 def test_pausing_and_scrubbing_start_no_script_run(app):
     trained(app, 40)
     runs = script_runs(app)

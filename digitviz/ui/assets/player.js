@@ -119,7 +119,7 @@ class Player {
     this.meta = meta;
     this.a = arrays;
     this.lut = this.lut || lookupTable(meta.map.colorscale);
-    this.images = new Map();
+    this.keepMaps(before, meta, arrays);
     const place = memory.runs.get(meta.run);
     if (!meta.count) {
       // no run yet: the frame the first Train fills (the starting weights, empty axes with the baseline)
@@ -136,6 +136,26 @@ class Player {
     this.scrub.disabled = this.playButton.disabled = !meta.count;
     this.root.dataset.start = String(!meta.count);
     this.dirty = true;
+  }
+
+  keepMaps(before, meta, arrays) {
+    // A whole run replaces the maps this player has; a part (the server sends one while a run trains) adds the maps
+    // of the epochs after meta.part to those of the same run. Had a part gone missing, the epochs it held show the
+    // newest map before them until the whole run comes, when the run stops.
+    const adding = meta.part !== null && before && before.run === meta.run && this.maps;
+    if (!adding) { this.maps = {}; this.images = new Map(); }
+    for (const which of ["map", "change"]) {
+      if (!meta[which]) continue;
+      const kept = (adding && this.maps[which]) || {epochs: [], codes: [], limits: []};
+      const [h, w] = meta[which].shape, codes = arrays[`${which}_codes`], limits = arrays[`${which}_limits`];
+      meta[which].epochs.forEach((e, j) => {
+        if (kept.epochs.length && e <= kept.epochs[kept.epochs.length - 1]) return; // sent before: keep the first
+        kept.epochs.push(e);
+        kept.codes.push(codes.subarray(j * h * w, (j + 1) * h * w));
+        kept.limits.push(limits[j]);
+      });
+      this.maps[which] = kept;
+    }
   }
 
   get count() { return this.meta ? this.meta.count : 0; }
@@ -360,21 +380,21 @@ class Player {
   }
 
   image(k, which) {
-    // the newest map sent at or before the epoch shown: every epoch's, or every few epochs' for big nets
-    const epochs = this.meta[which].epochs, e = k ? this.a.epoch[k - 1] : 0, id = `${which}:`;
-    let j = epochs.length - 1;
-    while (j > 0 && epochs[j] > e) j--;
-    if (!this.images.has(id + j)) {
-      const [h, w] = this.meta[which].shape, codes = this.a[`${which}_codes`].subarray(j * h * w, (j + 1) * h * w);
+    // the newest map kept at or before the epoch shown: every epoch's, or every few epochs' for big nets
+    const kept = this.maps[which], e = k ? this.a.epoch[k - 1] : 0;
+    let j = kept.epochs.length - 1;
+    while (j > 0 && kept.epochs[j] > e) j--;
+    const id = `${which}:${kept.epochs[j]}`;
+    if (!this.images.has(id)) {
+      const [h, w] = this.meta[which].shape, codes = kept.codes[j];
       const canvas = document.createElement("canvas");
       canvas.width = w; canvas.height = h;
       const img = new ImageData(w, h);
       for (let p = 0; p < codes.length; p++) img.data.set(this.lut.subarray(codes[p] * 4, codes[p] * 4 + 4), p * 4);
       canvas.getContext("2d").putImageData(img, 0, 0);
-      this.images.set(id + j, {canvas, j, codes, limit: this.a[`${which}_limits`][j],
-                               exact: j === epochs.length - 1 && e === epochs[j]});
+      this.images.set(id, {canvas, codes, limit: kept.limits[j]});
     }
-    return this.images.get(id + j);
+    return this.images.get(id);
   }
 
   map(ctx, w, h, k, theme, which) {
@@ -406,8 +426,9 @@ class Player {
     if (this.hover && this.hover.name === which) {
       const c = Math.floor((this.hover.x - ox) / s), r = Math.floor((this.hover.y - oy) / s);
       if (c >= 0 && r >= 0 && c < cols && r < rows && frame.codes[r * cols + c] !== 0) {
-        const exact = !this.count || epoch === this.a.epoch[this.count - 1];
-        const v = exact ? this.a[`${which}_last`][r * cols + c] : (frame.codes[r * cols + c] - 128) / 127 * frame.limit;
+        const last = this.a[`${which}_last`]; // the exact last map: a whole run has it, a part does not
+        const exact = last && (!this.count || epoch === this.a.epoch[this.count - 1]);
+        const v = exact ? last[r * cols + c] : (frame.codes[r * cols + c] - 128) / 127 * frame.limit;
         this.tooltip(ctx, w, h, this.hover, [`row ${r}, col ${c}: ${v.toFixed(3)}`], theme);
       }
     }
