@@ -3,7 +3,17 @@ keyboard work in the browser alone, starting no script run."""
 import pytest
 from playwright.sync_api import expect
 
-from tools.browser import PLAYER, accuracy_chart, button, click, player_progress, player_speed, script_runs, set_epochs
+from tools.browser import (
+    PLAYER,
+    accuracy_chart,
+    button,
+    click,
+    open_app,
+    player_progress,
+    player_speed,
+    script_runs,
+    set_epochs,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -63,9 +73,11 @@ KEEP_WATCH = """() => {
 }"""
 
 
-def test_while_a_run_trains_the_player_gets_only_new_maps_and_keeps_every_epochs(app):
+def test_while_a_run_trains_the_player_gets_only_new_maps_and_keeps_every_epochs(page, app_url):
     """A run's redraws after the first send only the maps of the epochs since the last one (parts): the player,
-    given them one by one, holds every epoch's map, as it would from the whole run."""
+    given them one by one, holds every epoch's map, as it would from the whole run. A seed no other test trains:
+    a run from the server's run cache comes whole, at once."""
+    app = open_app(page, f"{app_url}/?seed=31")
     app.evaluate(KEEP_WATCH)
     trained(app, 300)
     kept = app.evaluate("() => window.__kept")
