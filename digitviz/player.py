@@ -7,9 +7,10 @@ largest weight), a quarter of float32's size, except the last map, sent exactly,
 values are today's. Layout: a 4-byte little-endian length, that many bytes of JSON (what is what), then the
 arrays, each 8-byte aligned, where the JSON's "arrays" table says.
 
-A run is sent again, whole, each time it has more epochs, so each record's quantised maps are made once and kept
-beside the record (`_codes`) for as long as the record lives: a class that follows one run (a round's reveal, a
-shared link) shares them too.
+A run is sent again each time it has more epochs and at each rerun of the page (whole, or while it trains only
+its new maps: run_payload's parts), so each record's quantised maps are made once and kept beside the record
+(`_codes`) for as long as the record lives: a class that follows one run (a round's reveal, a shared link) shares
+them too.
 """
 import functools
 import json
@@ -137,8 +138,8 @@ def start_image(config, digits):
 
 def _codes(records, digits, which="map", start=None):
     """The records' maps quantised: (codes (k, h, w), limits (k,)). "map" is the weights, "change" the weights less
-    `start`. Each map is quantised once, the first time it is drawn: a run's every redraw sends all its maps, and
-    tiling and quantising them all again made a redraw of a two-layer run's 100 epochs take 19 ms, not 0.9."""
+    `start`. Each map is quantised once, the first time it is drawn: a whole run sends all its maps, and tiling and
+    quantising them all again made a redraw of a two-layer run's 100 epochs take 19 ms, not 0.9."""
     with _made_lock:
         made = [_made.get(r, {}).get(which) for r in records]
     missing = [i for i, m in enumerate(made) if m is None or m[0] is not start]
