@@ -219,20 +219,29 @@ def _die_with_parent():
         os._exit(1)
 
 
-_preemptible = False  # a worker is in a chunk's epochs, where the pool may take it back (Preempted)
+# How a worker in a chunk's epochs gives itself back when the pool asks (else it is between tasks, or loading):
+# "now" (fastai's Learner steps batch by batch in Python, and its epochs may take minutes), or "after the epoch" (the
+# kernel's models: an epoch is one compiled call, and the signal is only heard once it returns, with every run's
+# records for that epoch made, so they are kept).
+_giving_way = None
+_asked_back = False  # the pool asked during a kernel epoch
 
 
 def _preempt(signum, frame):
-    """SIGUSR1 from the pool: give the worker back, now, if it is computing epochs (else it is between tasks)."""
-    if _preemptible:
+    """SIGUSR1 from the pool: give the worker back, as _giving_way says."""
+    global _asked_back
+    if _giving_way == "now":
         raise Preempted
+    if _giving_way == "after the epoch":
+        _asked_back = True
 
 
 def train_chunk(configs, digits, starts, cpu_left):
     """Each config's epochs from its start, in a worker, as one carpool if there are several: ("done", [each run's
-    ("done", records) or ("error", exception)], cpu seconds), or ("error", exception). Preempted, or at cpu_left,
-    it returns the epochs finished so far (maybe none); the one under way is dropped."""
-    global _preemptible
+    ("done", records) or ("error", exception)], cpu seconds), or ("error", exception). Asked back by the pool, or at
+    cpu_left, it returns the epochs finished so far (maybe none): fastai's drops the one under way, the kernel's
+    keep it."""
+    global _giving_way, _asked_back
     began = time.process_time()
     try:
         data = _worker_data(tuple(digits))  # loading, importing: never cut short, they would be paid for again
@@ -245,22 +254,30 @@ def train_chunk(configs, digits, starts, cpu_left):
                 ok.append(i)
             except Exception as e:  # noqa: BLE001
                 outcomes[i] = "error", _portable(e)
-        records = {i: [] for i in ok}
+        records, _asked_back = {i: [] for i in ok}, False
         try:
-            _preemptible = True
+            _giving_way = "now" if any(config.model == "fastai" for config in configs) else "after the epoch"
             for i, record in _records(configs, data, starts, ok):
                 records[i].append(record)
-                if time.process_time() - began >= cpu_left:
+                if (_asked_back or time.process_time() - began >= cpu_left) and _epoch_in(configs, records):
                     break
         except Preempted:
             pass
         finally:
-            _preemptible = False
+            _giving_way = None
     except Exception as e:  # handed to the run's thread and raised there, as ProcessPoolExecutor does
         return "error", _portable(e)
     for i in ok:
         outcomes[i] = "done", records[i]
     return "done", outcomes, time.process_time() - began
+
+
+def _epoch_in(configs, records):
+    """Whether the chunk's latest epoch is in for every run it had: a carpool yields each epoch's records run by run,
+    after the one compiled call that made them all. A run with fewer records has ended (its epochs done, or
+    diverged)."""
+    latest = max(len(r) for r in records.values())
+    return all(len(r) == latest or len(r) >= configs[i].epochs or (r and r[-1].diverged) for i, r in records.items())
 
 
 def _records(configs, data, starts, which):

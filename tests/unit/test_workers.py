@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import psutil
@@ -432,6 +433,40 @@ def test_a_chunk_gives_way_between_batches_when_asked(data):
     finally:
         stop.set()
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_carpool_asked_back_keeps_the_epoch_it_was_in(data):
+    """The kernel hears SIGUSR1 only once a block's epoch (one compiled call) returns: that epoch's records, every
+    run's, come back with the chunk, and no later epoch begins. (They were dropped: up to a third of a second of a
+    worker lost at each first share.)"""
+    previous = signal.signal(signal.SIGUSR1, workers._preempt)
+    configs = [TrainConfig(epochs=3, model="two_layer", seed=seed) for seed in range(12)]  # 0.3 s an epoch
+
+    def ask_back_once_training():
+        while workers._giving_way is None:
+            time.sleep(0.002)
+        time.sleep(0.05)  # inside the first epoch
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    asker = threading.Thread(target=ask_back_once_training)
+    try:
+        asker.start()
+        status, outcomes, _ = workers.train_chunk(configs, (3, 7), [None] * len(configs), 100.0)
+        asker.join()
+        assert status == "done" and [len(records) for _, records in outcomes] == [1] * len(configs)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_an_epoch_is_in_once_every_run_still_training_has_it():
+    def made(n, diverged=""):
+        return [SimpleNamespace(diverged="")] * (n - 1) + [SimpleNamespace(diverged=diverged)]
+
+    configs = [TrainConfig(epochs=2), TrainConfig(epochs=5), TrainConfig(epochs=5)]
+    assert not workers._epoch_in(configs, {0: made(2), 1: made(3), 2: made(2)})  # run 0 has ended; run 2 is behind
+    assert workers._epoch_in(configs, {0: made(2), 1: made(3), 2: made(3)})
+    assert workers._epoch_in(configs, {0: made(1, "the loss is not a number"), 1: made(3), 2: made(3)})
+    assert not workers._epoch_in(configs, {0: made(1), 1: made(3), 2: made(3)})
 
 
 @pytest.mark.slow
