@@ -22,6 +22,7 @@ import numpy as np
 from plotly.colors import get_colorscale
 
 from digitviz import text
+from digitviz.config import TrainConfig
 from digitviz.figures import BASELINE_DASH, DIVERGING, TRAINING, VALID, accuracy_range, tile
 from digitviz.models import initial_params
 from digitviz.records import weight_map
@@ -120,18 +121,31 @@ def maps_part(name, title, config, digits, codes, limits, last, chosen, weights)
     return meta, arrays
 
 
-@functools.lru_cache(maxsize=256)
 def start_weights(config):
     """The weights `config`'s run starts from (its seed and init std draw them) as weight maps: read-only, shared."""
-    weights = weight_map(initial_params(config))
+    return _start_weights(_start_of(config))
+
+
+def start_image(config, digits):
+    """start_weights as the player shows them: one map, or the maps tiled. Read-only, shared."""
+    return _start_image(_start_of(config), tuple(digits))
+
+
+def _start_of(config):
+    """Only what decides where a run starts, so that runs of other rates, epochs or batch sizes share one start."""
+    return TrainConfig(init_std=config.init_std, seed=config.seed, loss=config.loss, model=config.model)
+
+
+@functools.lru_cache(maxsize=256)
+def _start_weights(start):
+    weights = weight_map(initial_params(start))
     weights.flags.writeable = False
     return weights
 
 
 @functools.lru_cache(maxsize=256)
-def start_image(config, digits):
-    """start_weights as the player shows them: one map, or the maps tiled. Read-only, shared."""
-    image = map_image(start_weights(config), digits)
+def _start_image(start, digits):
+    image = map_image(_start_weights(start), digits)
     image.flags.writeable = False
     return image
 
@@ -148,7 +162,7 @@ def _codes(records, digits, which="map", start=None):
         codes, limits = quantise(images if start is None else images - start)
         with _made_lock:
             for j, i in enumerate(missing):
-                made[i] = (start, codes[j], limits[j])
+                made[i] = (start, codes[j].copy(), limits[j])  # a copy: a view would keep all the rows alive
                 _made.setdefault(records[i], {})[which] = made[i]
     return np.stack([m[1] for m in made]), np.array([m[2] for m in made], dtype=np.float32)
 
@@ -183,7 +197,7 @@ def run_payload(run, baseline, learned=False, after=None):
             "part": after, "baseline": baseline_meta(baseline), "accuracy_range": accuracy_range(records, baseline),
             "charts": CHARTS, "final": final_text(records, baseline, run.target), "map": map_meta}
     if learned:
-        start = start_image(run.config, tuple(digits))
+        start = start_image(run.config, digits)
         meta["change"], change_arrays = maps_part("change", change_title, run.config, digits,
                                                   *_codes(shown, digits, "change", start),
                                                   None if last is None else last - start, chosen, first)
@@ -197,7 +211,7 @@ def start_payload(config, digits, baseline, learned=False):
     """The frame a run will fill, before there is one: the starting (random) weights that `config`'s seed and init
     std give, as the lesson draws them, and empty axes with the baseline's dashed line. No records: the player
     shows epoch 0 of `config.epochs` and waits for Train."""
-    weights, start = start_weights(config), start_image(config, tuple(digits))
+    weights, start = start_weights(config), start_image(config, digits)
     units = " (hidden units)" if config.model == "two_layer" else ""
     map_meta, arrays = maps_part("map", f"Starting weights, random{units}", config, digits, *quantise(start[None]),
                                  start, [0], weights)

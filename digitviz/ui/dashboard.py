@@ -118,8 +118,9 @@ class Redraws:
         self.view, self.baseline, self.sent = view, baseline, None
 
     def __call__(self, run):
+        last = run.last.epoch  # before drawing: a record another script thread adds meanwhile is not yet sent
         draw(run, self.view, self.baseline, after=self.sent)
-        self.sent = run.last.epoch
+        self.sent = last
 
 
 def session_id():

@@ -89,6 +89,33 @@ def test_while_a_run_trains_the_player_gets_only_new_maps_and_keeps_every_epochs
     assert kept[-1]["part"] is None and kept[-1]["count"] == 300  # and last, the whole run
 
 
+# Drops the first whole run the player is given, as Streamlit's frontend may when payloads come at once (it passes on
+# the newest), and notes after each later payload which epoch's map the player would show at the run's first epoch.
+LOSE_THE_BASE = """() => {
+  const p = document.querySelector('[data-testid=digitviz-player]').__player, update = p.update.bind(p);
+  let lost = false;
+  window.__early = [];
+  p.update = data => {
+    if (!lost && data.meta.count && data.meta.part === null) { lost = true; return; }
+    update(data);
+    if (data.meta.count) window.__early.push({part: data.meta.part,
+                                             shown: p.image(1, "map") ? p.maps.map.epochs[0] : null});
+  };
+}"""
+
+
+def test_a_player_that_missed_the_whole_run_shows_no_wrong_map(page, app_url):
+    """Parts build on the whole run sent first. A player that missed it has no map for the early epochs: it shows
+    none there (not a later epoch's), until the whole run comes, when the run stops."""
+    app = open_app(page, f"{app_url}/?seed=32")
+    app.evaluate(LOSE_THE_BASE)
+    trained(app, 300)
+    early = app.evaluate("() => window.__early")
+    parts = [e for e in early if e["part"] is not None]
+    assert parts and all(e["shown"] is None for e in parts), early
+    assert early[-1] == {"part": None, "shown": 1}
+
+
 def test_pausing_and_scrubbing_start_no_script_run(app):
     trained(app, 40)
     runs = script_runs(app)

@@ -443,7 +443,8 @@ def test_a_carpool_asked_back_keeps_the_epoch_it_was_in(data):
     configs = [TrainConfig(epochs=3, model="two_layer", seed=seed) for seed in range(12)]  # 0.3 s an epoch
 
     def ask_back_once_training():
-        while workers._giving_way is None:
+        deadline = time.monotonic() + 60
+        while workers._giving_way is None and time.monotonic() < deadline:
             time.sleep(0.002)
         time.sleep(0.05)  # inside the first epoch
         os.kill(os.getpid(), signal.SIGUSR1)

@@ -140,8 +140,9 @@ class Player {
 
   keepMaps(before, meta, arrays) {
     // A whole run replaces the maps this player has; a part (the server sends one while a run trains) adds the maps
-    // of the epochs after meta.part to those of the same run. Had a part gone missing, the epochs it held show the
-    // newest map before them until the whole run comes, when the run stops.
+    // of the epochs after meta.part to those of the same run. Had a part gone missing (Streamlit's frontend may pass
+    // on only the newest of several payloads that came at once), the epochs it held show the newest map before them;
+    // had the whole run the parts build on, they show none (see image); until the whole run comes, when it stops.
     const adding = meta.part !== null && before && before.run === meta.run && this.maps;
     if (!adding) { this.maps = {}; this.images = new Map(); }
     for (const which of ["map", "change"]) {
@@ -383,7 +384,8 @@ class Player {
     // the newest map kept at or before the epoch shown: every epoch's, or every few epochs' for big nets
     const kept = this.maps[which], e = k ? this.a.epoch[k - 1] : 0;
     let j = kept.epochs.length - 1;
-    while (j > 0 && kept.epochs[j] > e) j--;
+    while (j >= 0 && kept.epochs[j] > e) j--;
+    if (j < 0) return null; // no map this early: a later epoch's would be a wrong picture
     const id = `${which}:${kept.epochs[j]}`;
     if (!this.images.has(id)) {
       const [h, w] = this.meta[which].shape, codes = kept.codes[j];
@@ -405,10 +407,14 @@ class Player {
     const bar = 74, top = 38, s = Math.max(1, Math.min((w - bar - 16) / cols, (h - top - 8) / rows));
     const ox = Math.max(8, (w - bar - cols * s) / 2), oy = top;
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(frame.canvas, ox, oy, cols * s, rows * s);
+    if (frame) ctx.drawImage(frame.canvas, ox, oy, cols * s, rows * s);
+    else { // a payload went missing: this epoch's map comes with the whole run
+      ctx.font = `14px ${theme.font}`; ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.fillText("its map comes when the run stops", ox + cols * s / 2, oy + rows * s / 2);
+    }
     ctx.font = `bold 14px ${theme.font}`;
     ctx.textAlign = "left"; ctx.textBaseline = "top";
-    for (const [x, y, label] of mm.labels) {
+    for (const [x, y, label] of frame ? mm.labels : []) {
       const tw = ctx.measureText(label).width;
       ctx.fillStyle = "rgba(255,255,255,0.7)"; ctx.fillRect(ox + x * s, oy + y * s, tw + 6, 18);
       ctx.fillStyle = "black"; ctx.fillText(label, ox + x * s + 3, oy + y * s + 2);
@@ -423,7 +429,7 @@ class Player {
     ctx.fillText(mm.scale, bx - 4, oy + 4);
     [[mm.ends[2], by], [mm.ends[1], by + bh / 2], [mm.ends[0], by + bh]].forEach(([label, y]) => ctx.fillText(label, bx + 18, y));
     this.panels[which === "map" ? 2 : 3].canvas.setAttribute("aria-label", `${title}: blue pushes ${mm.ends[2]}, red ${mm.ends[0]}`);
-    if (this.hover && this.hover.name === which) {
+    if (frame && this.hover && this.hover.name === which) {
       const c = Math.floor((this.hover.x - ox) / s), r = Math.floor((this.hover.y - oy) / s);
       if (c >= 0 && r >= 0 && c < cols && r < rows && frame.codes[r * cols + c] !== 0) {
         const last = this.a[`${which}_last`]; // the exact last map: a whole run has it, a part does not
