@@ -245,7 +245,8 @@ def train_chunk(configs, digits, starts, cpu_left):
     began = time.process_time()
     try:
         data = _worker_data(tuple(digits))  # loading, importing: never cut short, they would be paid for again
-        if any(config.model == "fastai" for config in configs):
+        fastai = any(config.model == "fastai" for config in configs)
+        if fastai:
             import digitviz.fastai_model  # noqa: F401
         outcomes, ok = [None] * len(configs), []
         for i, config in enumerate(configs):  # a run that can't train fails alone, not its carpool
@@ -256,7 +257,7 @@ def train_chunk(configs, digits, starts, cpu_left):
                 outcomes[i] = "error", _portable(e)
         records, _asked_back = {i: [] for i in ok}, False
         try:
-            _giving_way = "now" if any(config.model == "fastai" for config in configs) else "after the epoch"
+            _giving_way = "now" if fastai else "after the epoch"
             for i, record in _records(configs, data, starts, ok):
                 records[i].append(record)
                 if (_asked_back or time.process_time() - began >= cpu_left) and _epoch_in(configs, records):
