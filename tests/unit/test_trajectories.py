@@ -1,8 +1,12 @@
 """The server-wide run cache: identical records for everyone, one computation, bounded memory."""
 import dataclasses
+import gc
 import threading
+import tracemalloc
+from types import SimpleNamespace
 
 from digitviz import TrainConfig, load_digits, train
+from digitviz.player import run_payload
 from digitviz.training import rest_of
 from digitviz.trajectories import TrajectoryCache, data_key, record_bytes
 
@@ -158,3 +162,23 @@ def test_eviction_keeps_a_run_that_is_still_being_computed(data):
     again = cache.follow(slow, counted(slow, data, slow_calls))  # a classmate asks for it meanwhile
     assert next(again).epoch == 1 and [r.epoch for r in first] == [2, 3]
     assert [r.epoch for r in again] == [2, 3] and slow_calls == [1, 2, 3]
+
+
+def test_record_bytes_is_what_a_drawn_run_holds(data):
+    """The cache's cap counts what its runs really hold once the page has drawn them (records and the player's
+    maps of them), measured here with tracemalloc: within a quarter."""
+    config = TrainConfig(epochs=40)
+    list(train(config, data))  # warm: whatever the first run builds once
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run = SimpleNamespace(records=list(train(config, data)), digits=data.digits, config=config, number=1,
+                              status="done", target=config.epochs)
+        run_payload(run, 0.9, learned=True)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = sum(record_bytes(r) for r in run.records)
+    assert 0.75 * held < counted < 1.25 * held, (counted, held)
