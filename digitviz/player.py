@@ -40,6 +40,10 @@ MAP_BYTES = 1_500_000  # beyond this, every k-th epoch's map (and always the las
 
 _made = weakref.WeakKeyDictionary()  # record -> {"map" or "change": (start, codes, limit)}, gone with the record
 _made_lock = threading.Lock()  # every session's script thread draws; records are shared between sessions
+# A run's missing maps are made by one session while the others that draw the same run at that moment (a round's
+# reveal: a class at once) wait and then read them, rather than each making them all. Striped by the first record
+# drawn, so that sessions drawing other runs do not wait.
+_making = [threading.Lock() for _ in range(16)]
 
 
 def quantise(maps):
@@ -154,6 +158,11 @@ def _codes(records, digits, which="map", start=None):
     """The records' maps quantised: (codes (k, h, w), limits (k,)). "map" is the weights, "change" the weights less
     `start`. Each map is quantised once, the first time it is drawn: a whole run sends all its maps, and tiling and
     quantising them all again made a redraw of a two-layer run's 100 epochs take 19 ms, not 0.9."""
+    with _making[hash(records[0]) % len(_making)]:
+        return _made_codes(records, digits, which, start)
+
+
+def _made_codes(records, digits, which, start):
     with _made_lock:
         made = [_made.get(r, {}).get(which) for r in records]
     missing = [i for i, m in enumerate(made) if m is None or m[0] is not start]

@@ -1,5 +1,7 @@
 """The player's payload read back against the records it was built from, as the browser reads it."""
+import concurrent.futures
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -178,3 +180,21 @@ def test_the_start_frame_is_the_runs_own_start(settings, digits):
         assert {k: meta[which][k] for k in ("shape", "ends", "labels", "colorscale")} == \
             {k: trained[which][k] for k in ("shape", "ends", "labels", "colorscale")}
     assert meta["charts"] == trained["charts"]
+
+
+def test_a_class_drawing_one_run_at_once_makes_its_maps_once(data, monkeypatch):
+    """A round's reveal: many sessions draw the same fresh run at the same moment. One makes its maps; the others
+    wait for them (before, each made them all: 300 sessions, 300 times the work)."""
+    run = run_of(TrainConfig(epochs=8, seed=41), data)
+    made, quantise = [], player.quantise
+
+    def slow_quantise(maps):  # slow enough that, unguarded, every thread would find the maps missing
+        made.append(len(maps))
+        time.sleep(0.05)
+        return quantise(maps)
+
+    monkeypatch.setattr(player, "quantise", slow_quantise)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        sent = list(pool.map(lambda _: run_payload(run, 0.95, learned=True), range(8)))
+    assert made == [8, 8]  # the map and the change since the start, each of the 8 epochs once
+    assert all(s == sent[0] for s in sent)
