@@ -44,6 +44,9 @@ _made_lock = threading.Lock()  # every session's script thread draws; records ar
 # reveal: a class at once) wait and then read them, rather than each making them all. Striped by the first record
 # drawn, so that sessions drawing other runs do not wait.
 _making = [threading.Lock() for _ in range(16)]
+# One start map per start, even for sessions asking at once: the change maps are kept for the start map they were
+# made against (`_codes`), and a second object made meanwhile would have them all made again.
+_start_lock = threading.Lock()
 
 
 def quantise(maps):
@@ -127,12 +130,14 @@ def maps_part(name, title, config, digits, codes, limits, last, chosen, weights)
 
 def start_weights(config):
     """The weights `config`'s run starts from (its seed and init std draw them) as weight maps: read-only, shared."""
-    return _start_weights(_start_of(config))
+    with _start_lock:
+        return _start_weights(_start_of(config))
 
 
 def start_image(config, digits):
     """start_weights as the player shows them: one map, or the maps tiled. Read-only, shared."""
-    return _start_image(_start_of(config), tuple(digits))
+    with _start_lock:
+        return _start_image(_start_of(config), tuple(digits))
 
 
 def _start_of(config):
