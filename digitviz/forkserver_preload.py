@@ -1,17 +1,36 @@
 """What every training worker needs, imported once by the training pool's fork server before it forks any worker
 (digitviz.forking): torch, set to one thread before any computation (so that no OpenMP thread pool
 exists to be lost in a fork), the workers' code, the carpool kernel compiled or loaded from numba's cache, and the
-lesson's digits."""
-import torch
+lesson's digits.
+
+It is done in a thread of its own at the lowest CPU priority (Linux sets a nice value per thread). At a cold start
+these seconds of work run beside the page server's own imports and the first visitor's page, on the same cores, and
+those should come first; the fork server's own thread, which forks the workers (they inherit its priority), keeps
+the normal one."""
+import os
+import sys
+import threading
+
+
+def _preload():
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    import torch
+    torch.set_num_threads(1)
+    from digitviz import workers
+    from digitviz.carpool import warm_up
+    try:
+        warm_up()
+        workers.preload_lesson_data()
+    except Exception:  # noqa: BLE001 (a fork server that fails its preload would start no worker at all)
+        workers.log.exception("the fork server could not warm the carpool kernel up, or load the lesson's digits; "
+                              "each worker will")
+
+
+_thread = threading.Thread(target=_preload, name="digitviz-preload")
+_thread.start()
+_thread.join()
+
+import torch  # noqa: E402 (imported by the thread above; OpenMP's thread count is a per-thread setting)
 
 torch.set_num_threads(1)
-
-from digitviz import workers  # noqa: E402 (after the thread setting)
-from digitviz.carpool import warm_up  # noqa: E402
-
-try:
-    warm_up()
-    workers.preload_lesson_data()
-except Exception:  # noqa: BLE001 (a fork server that fails its preload would start no worker at all; each warms up)
-    workers.log.exception("the fork server could not warm the carpool kernel up, or load the lesson's digits; each "
-                          "worker will")

@@ -1,5 +1,6 @@
 """The server gets ready for a class when it starts (streamlit_app.py), not at a student's first click: its training
 workers run before any page is opened, and a page's script imports nothing in the processes multiprocessing starts."""
+import os
 import subprocess
 import sys
 import time
@@ -25,7 +26,11 @@ def workers_within(server, seconds):
 
 def test_the_workers_are_ready_before_any_page_is_opened():
     with Server(extra_env={"DIGITVIZ_TRAINING_PROCESSES": "2"}) as server:
-        assert len(workers_within(server, 30)) == 2  # nobody has opened the page yet
+        pids = workers_within(server, 30)
+        assert len(pids) == 2  # nobody has opened the page yet
+        # the fork server imports at the lowest priority (digitviz.forkserver_preload), in a thread of its own: the
+        # workers it forks, the class's training, keep the normal one
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [0, 0]
         log = server.log_text()
         assert "ready for a class in" in log and "Traceback" not in log, log
 
