@@ -27,7 +27,7 @@ async def ready_for_a_class(app):
 def _get_ready():
     from digitviz.forking import start_fork_server
     start_fork_server()  # first: it imports torch in its own process while this one imports the page, on two cores
-    from digitviz.ui import page  # noqa: F401 (torch, the engine, the page's modules: seconds; the first page waits)
+    import digitviz.ui.page  # noqa: F401 (torch, the engine, the page's modules: seconds; the first page waits)
     from digitviz.ui import resources
     resources.get_ready(resources.server_config())
 
