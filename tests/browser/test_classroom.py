@@ -125,6 +125,27 @@ def test_a_refresh_keeps_the_students_runs(page, app_url):
     assert errors_on_page(app) == []
 
 
+def test_a_first_visit_is_one_script_run_and_its_run_is_still_remembered(page, app_url):
+    """A browser that remembers no runs hands nothing back, so a new page is one script run (it was two: the memory
+    component's empty answer reran it); what the student then trains is remembered all the same."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    asked = []  # what the browser asked the server to run: the page's first run, then any other
+
+    def sent(payload):
+        msg = BackMsg()
+        if isinstance(payload, bytes):
+            msg.ParseFromString(payload)
+            asked.append(msg.WhichOneof("type"))
+
+    page.on("websocket", lambda ws: ws.on("framesent", sent))
+    app = open_app(page, f"{app_url}/?epochs=3")
+    app.wait_for_timeout(1_500)  # time enough for an answer to come
+    assert asked.count("rerun_script") == 1, asked
+    click(app, button(app, "Train"))
+    app.wait_for_function("() => (localStorage.getItem('digitviz-runs-v1') || '').includes('\"number\"')")
+    assert errors_on_page(app) == []
+
+
 def test_a_student_picks_dark_and_projector_text_and_the_link_keeps_them(page, app_url):
     app = open_app(page, f"{app_url}/?epochs=12")
     app.get_by_text("Display", exact=True).click()
