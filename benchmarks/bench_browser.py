@@ -162,8 +162,8 @@ def main():
     config = TrainConfig(epochs=args.epochs)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=h.CHROMIUM_ARGS)
-        healthy, usable, cold_firsts, cold_lasts = zip(*[(ready, page, *first) for ready, page, first in
-                                               (start_up(browser) for _ in range(args.starts))])
+        healthy, usable, cold = zip(*[start_up(browser) for _ in range(args.starts)])
+        cold_firsts, cold_lasts = zip(*cold)
         server, visitor = first_visitor(browser)
         with server:
             one_run(browser, server.url, 30)  # warm up: the server's first run, Plotly's first charts
