@@ -5,12 +5,18 @@ What a class needs is made when the server starts, not at a student's first clic
 and pictures are made, in a thread, while the server already answers. Before, the first student to press Train
 waited 3.8-4.4 s for workers still importing torch (benchmarks/bench_browser.py, "its first Train, at once").
 
-Keep this file's imports light: torch and the page load in that thread, so the server answers within a second.
+Keep this file's imports light: the page loads in that thread, so the server answers within a second. The page
+itself does not load torch (the workers train); where it does (a server without workers, the Inside SGD panel),
+torch computes on the thread that asks, one thread each: every script run is a thread of its own, and idle OpenMP
+workers spin (measured: an epoch took 5.5 ms on one thread here, 15 ms on two).
 """
 import contextlib
+import os
 import threading
 
 import streamlit as st
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before anything imports torch: the fork server and workers too
 
 
 @contextlib.asynccontextmanager
@@ -27,7 +33,7 @@ async def ready_for_a_class(app):
 def _get_ready():
     from digitviz.forking import start_fork_server
     start_fork_server()  # first: it imports torch in its own process while this one imports the page, on two cores
-    import digitviz.ui.page  # noqa: F401 (torch, the engine, the page's modules: seconds; the first page waits)
+    import digitviz.ui.page  # noqa: F401 (Streamlit's widgets, pandas, plotly, SQLAlchemy: the first page waits)
     from digitviz.ui import resources
     resources.get_ready(resources.server_config())
 

@@ -8,10 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from digitviz.baselines import digit_index, is_first, nearest_mean
-from digitviz.models import Linear, TwoLayer
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,10 +41,10 @@ def pixel_contributions(params, x, output=0):
 
 
 def classify(params: Mapping[str, np.ndarray], image: np.ndarray, digits: tuple[int, ...],
-             means: torch.Tensor) -> Verdict:
+             means: np.ndarray) -> Verdict:
     """The verdict of a model (its parameters) and of the mean-image baseline on a (28, 28) image in 0..1."""
     x = np.asarray(image, dtype=np.float64).reshape(28 * 28)
-    pixels = torch.from_numpy(x.astype(np.float32))
+    pixels = x.astype(np.float32)
     if len(digits) == 2:
         shares, rest = pixel_contributions(params, x)
         score = float(shares.sum() + rest)
@@ -64,16 +62,21 @@ def classify(params: Mapping[str, np.ndarray], image: np.ndarray, digits: tuple[
 
 
 def predictions(params, data):
-    """((n,) index into data.digits of each validation image's predicted digit, (n,) the model's confidence)."""
-    state = {k: torch.from_numpy(np.array(v)) for k, v in params.items()}
-    model = TwoLayer(state) if "out_weights" in state else Linear(state)
-    with torch.no_grad():
-        z = model(data.valid_x)
+    """((n,) index into data.digits of each validation image's predicted digit, (n,) the model's confidence).
+
+    In NumPy, float32 as the engine trains: the page's server need not load torch to show a run's mistakes. (The
+    logits' last bits may differ from the engine's, which sums in its own order: a validation image exactly on
+    the boundary could be called the other way; tests/unit/test_mistakes.py checks that the counts agree.)"""
+    p = {name: np.asarray(a, np.float32) for name, a in params.items()}
+    z = np.asarray(data.valid_x, np.float32) @ p["weights"] + p["bias"]
+    if "out_weights" in p:  # the two-layer net: ReLU, then its output layer
+        z = np.maximum(z, 0) @ p["out_weights"] + p["out_bias"]
     if z.shape[1] == 1:  # a pair: index 0 (the first digit) when the sigmoid says so
-        p = z[:, 0].sigmoid()
-        return (p <= 0.5).long(), torch.maximum(p, 1 - p)
-    confidence, index = z.softmax(1).max(1)
-    return index, confidence
+        p = np.exp(-np.logaddexp(0, -z[:, 0]))  # sigmoid, without overflow for a large logit
+        return (p <= 0.5).astype(np.int64), np.maximum(p, 1 - p)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    return p.argmax(1), p.max(1)
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,8 @@ def mistakes(params, data, limit=24):
     """The validation images the model gets wrong, most confident mistakes first."""
     said, confidence = predictions(params, data)
     truth = digit_index(data)
-    wrong = torch.nonzero(said != truth).view(-1)
-    wrong = wrong[confidence[wrong].argsort(descending=True)][:limit]
+    wrong = np.flatnonzero(said != truth)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:limit]
     return [Mistake(int(i), data.digits[truth[i]], data.digits[said[i]], float(confidence[i])) for i in wrong]
 
 
@@ -99,4 +102,4 @@ def confusion_matrix(params, data):
     said, _ = predictions(params, data)
     truth = digit_index(data)
     k = len(data.digits)
-    return torch.bincount(truth * k + said, minlength=k * k).view(k, k).numpy()
+    return np.bincount(truth * k + said, minlength=k * k).reshape(k, k)

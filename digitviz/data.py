@@ -3,6 +3,10 @@
 The default source is the copy that ships inside this package, so nothing downloads. The lesson's
 own download (fastai's `untar_data(URLs.MNIST_SAMPLE)`) and a folder of the user's own PNGs in the
 same `train/3/*.png` layout are one argument away.
+
+The digits are read into NumPy arrays (`digit_arrays`), and `load_digits` hands the engine torch tensors that
+share their memory. torch is imported only then: the page draws its first view from the arrays (the baseline,
+the counts) while the server still loads torch, a second and a half of a cold start.
 """
 import hashlib
 import io
@@ -11,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 BUNDLE = Path(__file__).parent / "data" / "mnist.npz"
 # Built by scripts/build_mnist.py from MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0); rebuilding gives these bytes.
@@ -26,11 +29,12 @@ class DataError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class DigitData:
-    """Train and validation tensors for the chosen digits, as the lesson builds them."""
-    train_x: torch.Tensor  # (n, 784) float32 in 0..1
-    train_y: torch.Tensor  # (n, 1) float32, 1 for the first digit of a pair; (n,) int64 labels for all ten
-    valid_x: torch.Tensor
-    valid_y: torch.Tensor
+    """Train and validation sets for the chosen digits, as the lesson builds them: torch tensors from
+    `load_digits`, NumPy arrays from `digit_arrays` (the same numbers, the same memory)."""
+    train_x: object  # (n, 784) float32 in 0..1
+    train_y: object  # (n, 1) float32, 1 for the first digit of a pair; (n,) int64 labels for all ten
+    valid_x: object
+    valid_y: object
     digits: tuple  # (3, 7) for the lesson; ALL_DIGITS for the ten-class mode
     source: str
 
@@ -48,7 +52,22 @@ class DigitData:
 
 
 def load_digits(pair: tuple[int, ...] | str = LESSON_DIGITS, source: str | Path = "bundled") -> DigitData:
-    """Load two digits (or `pair="all"`, or all ten in order, for all ten) from "bundled", "fastai", or a folder."""
+    """Load two digits (or `pair="all"`, or all ten in order, for all ten) from "bundled", "fastai", or a folder,
+    as torch tensors."""
+    return as_tensors(digit_arrays(pair, source))
+
+
+def as_tensors(data):
+    """The same DigitData as torch tensors (sharing the arrays' memory); tensors already are returned as they are."""
+    import torch
+    if isinstance(data.train_x, torch.Tensor):
+        return data
+    x = (torch.from_numpy(getattr(data, name)) for name in ("train_x", "train_y", "valid_x", "valid_y"))
+    return DigitData(*x, digits=data.digits, source=data.source)
+
+
+def digit_arrays(pair: tuple[int, ...] | str = LESSON_DIGITS, source: str | Path = "bundled") -> DigitData:
+    """load_digits' data as NumPy arrays, without importing torch."""
     digits = _check_digits(pair)
     if isinstance(source, str) and source == "bundled":
         images = _bundled_images()
@@ -142,14 +161,15 @@ def _folder_images(root, digits):
 
 
 def _stack(images, digits, name):
-    """Concatenate digit by digit: (n, 28, 28) uint8 -> (n, 784) float in 0..1, plus targets."""
+    """Concatenate digit by digit: (n, 28, 28) uint8 -> (n, 784) float32 in 0..1, plus targets. (Dividing by
+    255 in float32 gives the same bits as torch's `.float() / 255`; tests/unit/test_data.py checks.)"""
     splits = {}
     for split in ("train", "valid"):
         parts = [images[split, d] for d in digits]
-        x = torch.from_numpy(np.concatenate(parts)).view(-1, 28 * 28).float() / 255
+        x = np.concatenate(parts).reshape(-1, 28 * 28).astype(np.float32) / np.float32(255)
         if len(digits) == 2:  # the lesson's targets: 1 for a three, 0 for a seven, as a column
-            y = torch.cat([torch.ones(len(parts[0])), torch.zeros(len(parts[1]))]).unsqueeze(1)
+            y = np.concatenate([np.ones(len(parts[0]), np.float32), np.zeros(len(parts[1]), np.float32)])[:, None]
         else:
-            y = torch.cat([torch.full((len(p),), d, dtype=torch.int64) for d, p in zip(digits, parts)])
+            y = np.concatenate([np.full(len(p), d, dtype=np.int64) for d, p in zip(digits, parts)])
         splits[split] = (x, y)
     return DigitData(*splits["train"], *splits["valid"], digits=digits, source=name)

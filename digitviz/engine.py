@@ -15,9 +15,10 @@ from typing import Protocol
 
 import torch
 
-from digitviz.carpool import carpool_key, epoch_order, train_alone
+from digitviz.blocks import carpool_key
+from digitviz.carpool import epoch_order, train_alone
 from digitviz.config import TrainConfig
-from digitviz.data import DigitData
+from digitviz.data import DigitData, as_tensors
 from digitviz.losses import LOSS_FUNCS, accuracy, loss_grad, signed_targets
 from digitviz.models import SCRATCH_MODELS, initial_params
 from digitviz.records import EpochRecord, checked_record, frozen_params
@@ -78,7 +79,9 @@ def trainer_for(config, data, params) -> Trainer:
 
 
 def train(config: TrainConfig, data: DigitData, start: EpochRecord | None = None) -> Iterator[EpochRecord]:
-    """Yield an EpochRecord after each of config.epochs epochs, continuing from `start` if given."""
+    """Yield an EpochRecord after each of config.epochs epochs, continuing from `start` if given. `data`'s arrays
+    may be NumPy's (digitviz.data.digit_arrays): they are trained as tensors that share their memory."""
+    data = as_tensors(data)
     config.check_data(data)
     if carpool_key(config) is not None:  # all but fastai: a carpool of one, the same arithmetic as in a block
         yield from train_alone(config, data, start)

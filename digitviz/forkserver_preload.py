@@ -17,6 +17,7 @@ def _preload():
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     import torch
     torch.set_num_threads(1)
+    import digitviz.engine  # noqa: F401 (what a worker trains with: each worker's import of it is then a lookup)
     from digitviz import workers
     from digitviz.carpool import warm_up
     try:

@@ -30,13 +30,14 @@ from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-PIXELS = 28 * 28
+from digitviz.blocks import TEN  # cross_entropy's run has ten rows of weights, one per digit
+from digitviz.init import PIXELS
+
 LANES = 16  # a logit's partial sums, two 8-float vectors; 784 pixels are 49 of them
 ROWS = 4  # images a pass over a run's weights (or its gradient's partial sums) serves: fewer loads and stores
 CHUNK = 16  # images taken forward, then backward, while they are still in cache (about 50 kB)
 LOSS_CODES = {"mnist_loss": 0, "first_attempt": 1, "bce": 2, "cross_entropy": 3}
 CROSS_ENTROPY = LOSS_CODES["cross_entropy"]
-TEN = 10  # cross_entropy's run has ten rows of weights, one per digit
 
 
 def _jit(func):

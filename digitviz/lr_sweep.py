@@ -12,7 +12,8 @@ import dataclasses
 import math
 
 from digitviz import runs
-from digitviz.carpool import block_rows, carpool_key, train_carpool
+from digitviz.blocks import block_rows, carpool_key
+from digitviz.carpool import train_carpool
 from digitviz.settings import LEARNING_RATES, nearest
 from digitviz.workers import TrainingError, Waiting
 

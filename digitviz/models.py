@@ -4,16 +4,9 @@ They compute their gradients by hand instead of with `loss.backward()`. It is th
 it against autograd and against the lesson's own loop), but it skips autograd's bookkeeping, which costs more
 than the maths on batches this small.
 """
-import math
-
 import torch
 
-HIDDEN = 30  # the book's simple_net: nn.Linear(28*28, 30), nn.ReLU(), nn.Linear(30, 1)
-
-
-def init_params(size, std=1.0, generator=None):
-    """The lesson's init_params, with an explicit generator so a seed fixes the result."""
-    return torch.randn(size, generator=generator) * std
+from digitviz.init import initial_arrays
 
 
 class Linear:
@@ -21,11 +14,6 @@ class Linear:
 
     def __init__(self, params):
         self.params = params  # {"weights": (784, k), "bias": (k,)}; k = 1 for the lesson
-
-    @staticmethod
-    def init(std, generator, outputs=1):
-        return {"weights": init_params((28 * 28, outputs), std, generator),
-                "bias": init_params(outputs, std, generator)}
 
     def __call__(self, xb, out=None):
         return torch.addmm(self.params["bias"], xb, self.params["weights"], out=out)  # (n, 784) -> (n, k)
@@ -41,14 +29,6 @@ class TwoLayer:
     def __init__(self, params):
         self.params = params  # weights (784, h), bias (h,), out_weights (h, 1), out_bias (1,)
         self.hidden = None
-
-    @staticmethod
-    def init(std, generator, hidden=HIDDEN):
-        # init_std scales PyTorch's own 1/sqrt(fan_in): a raw std of 1 on 784 inputs saturates every unit
-        return {"weights": init_params((28 * 28, hidden), std / 28, generator),
-                "bias": init_params(hidden, std / 28, generator),
-                "out_weights": init_params((hidden, 1), std / math.sqrt(hidden), generator),
-                "out_bias": init_params(1, std / math.sqrt(hidden), generator)}
 
     def __call__(self, xb, out=None):
         p = self.params
@@ -68,8 +48,5 @@ SCRATCH_MODELS = {"linear": Linear, "two_layer": TwoLayer, "softmax": Linear}
 
 
 def initial_params(config):
-    """The parameters a run starts from, fixed by the seed."""
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.model == "two_layer":
-        return TwoLayer.init(config.init_std, generator)
-    return Linear.init(config.init_std, generator, outputs=10 if config.ten_digits else 1)
+    """The parameters a run starts from, fixed by the seed (digitviz.init), as tensors to train."""
+    return {name: torch.from_numpy(a) for name, a in initial_arrays(config).items()}

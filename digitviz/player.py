@@ -24,7 +24,7 @@ from plotly.colors import get_colorscale
 from digitviz import text
 from digitviz.config import TrainConfig
 from digitviz.figures import BASELINE_DASH, DIVERGING, TRAINING, VALID, accuracy_range, tile
-from digitviz.models import initial_params
+from digitviz.init import initial_arrays
 from digitviz.records import weight_map
 
 CURVES = ("valid_acc", "train_acc", "valid_loss", "train_loss", "seconds")
@@ -147,7 +147,7 @@ def _start_of(config):
 
 @functools.lru_cache(maxsize=256)
 def _start_weights(start):
-    weights = weight_map(initial_params(start))
+    weights = weight_map(initial_arrays(start))
     weights.flags.writeable = False
     return weights
 

@@ -4,7 +4,6 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 
 import numpy as np
-import torch
 
 # A model that knows nothing scores 0.5 (mnist_loss) or 0.69 (bce); a loss this far from 0 has blown up.
 EXPLODED_LOSS = 100.0
@@ -33,6 +32,7 @@ class EpochRecord:
 
     def state(self):
         """Fresh tensors of the parameters, to classify with or to continue training from."""
+        import torch  # here, not above: the page reads records (their maps, their curves) before torch is loaded
         return {k: torch.from_numpy(v.copy()) for k, v in self.params.items()}
 
     def as_row(self):

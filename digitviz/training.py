@@ -19,7 +19,7 @@ Nothing here imports Streamlit: the page's resources build one Trainer per serve
 import dataclasses
 import threading
 
-from digitviz.engine import train
+from digitviz.data import as_tensors
 from digitviz.trajectories import TrajectoryCache, data_key
 from digitviz.workers import Waiting
 
@@ -38,8 +38,9 @@ def rest_of(config, start):
 
 class Trainer:
     """How one server computes runs. pool: its worker pool (None: train in the asking thread, under `slots`, a
-    semaphore); cache: its TrajectoryCache; lesson(digits) -> (data, fingerprint): the data a run trains on and
-    its key in the cache; chunk_seconds: how often the workers hand back records."""
+    semaphore); cache: its TrajectoryCache; lesson(digits) -> (data, fingerprint): the data a run trains on (tensors
+    or NumPy arrays: with workers it is never read here) and its key in the cache; chunk_seconds: how often the
+    workers hand back records."""
 
     def __init__(self, pool, slots, cache, lesson, chunk_seconds=CHUNK_SECONDS):
         self.pool, self.slots, self.cache, self.lesson, self.chunk_seconds = pool, slots, cache, lesson, chunk_seconds
@@ -48,11 +49,15 @@ class Trainer:
         """The run's next config.epochs records (for a fresh run, all of them) and a Waiting now and then while it
         waits its turn. `session`: the browser tab whose share of the workers it draws on. Raises TrainingError
         (digitviz.workers; its message is for the student) when the server cannot finish it."""
-        data, fingerprint = self.lesson(run.digits)
         if run.last is not None:  # Step or Resume: this student's own run goes on
-            return self._computed(config, run.digits, data, run.last, session)
-        return self.cache.follow((config, run.digits, fingerprint),
-                                 lambda start: self._rest(config, run.digits, data, start, session))
+            return self._computed(config, run.digits, self.lesson(run.digits)[0], run.last, session)
+        return self.fresh(config, run.digits, session)
+
+    def fresh(self, config, digits, session=None):
+        """A fresh run's records (and Waitings), through the cache: everyone asking for the same run shares it."""
+        data, fingerprint = self.lesson(digits)
+        return self.cache.follow((config, digits, fingerprint),
+                                 lambda start: self._rest(config, digits, data, start, session))
 
     @classmethod
     def of(cls, data, pool=None, slots=1, cache_bytes=64 * 2**20):
@@ -72,7 +77,7 @@ class Trainer:
             if waiting:
                 waiting(item)
         try:
-            return function(data=self.lesson(digits)[0], **kwargs)
+            return function(data=as_tensors(self.lesson(digits)[0]), **kwargs)
         finally:
             self.slots.release()
 
@@ -96,6 +101,7 @@ class Trainer:
 
     def _in_thread(self, config, data, start):
         """engine.train, holding a training slot while it runs."""
+        from digitviz.engine import train  # torch: a server with workers never loads it for this
         yield from self._take_slot()
         try:
             yield from train(config, data, start=start)

@@ -11,15 +11,18 @@ import logging
 import threading
 from collections import OrderedDict
 
-from digitviz.carpool import ARITHMETIC
+import numpy as np
+
+from digitviz.blocks import ARITHMETIC
 
 
 def data_key(data):
-    """A fingerprint of a data set's tensors and of the arithmetic that trains on them: part of a run's key, with
-    its full config. Runs made by another kernel (another ARITHMETIC) differ in the last bits: they never mix."""
+    """A fingerprint of a data set's arrays (tensors or NumPy: the same numbers give the same key) and of the
+    arithmetic that trains on them: part of a run's key, with its full config. Runs made by another kernel (another
+    ARITHMETIC) differ in the last bits: they never mix."""
     h = hashlib.sha1(repr((data.digits, data.source, ARITHMETIC)).encode())
     for t in (data.train_x, data.train_y, data.valid_x, data.valid_y):
-        h.update(t.contiguous().numpy().tobytes())
+        h.update(np.ascontiguousarray(t).tobytes())
     return h.hexdigest()
 
 

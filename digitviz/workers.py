@@ -43,9 +43,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing.connection import wait
 
-from digitviz.carpool import carpool_key, epoch_cost, kernel_stream, train_carpool, warm_up
+from digitviz.blocks import carpool_key, epoch_cost
 from digitviz.data import LESSON_DIGITS, load_digits
-from digitviz.engine import train
 from digitviz.forking import worker_context
 
 log = logging.getLogger(__name__)
@@ -192,6 +191,10 @@ def _outcome(generator, each):
         return end.value
 
 
+# What runs in a worker. The pool above runs in the page server's process, which opens its first page before it has
+# loaded torch; so the engine (torch, the numba kernel) is imported where a worker uses it, and the fork server
+# has imported it already (digitviz.forkserver_preload): in a worker each of these imports is a lookup.
+
 @lru_cache(maxsize=4)
 def _worker_data(digits):
     """Each worker loads the digits it is asked for once, and keeps them."""
@@ -202,6 +205,7 @@ def preload_lesson_data():
     """The lesson's digits read, and laid out for the kernel, in the fork server before it forks any worker: every
     worker starts with them (shared, copy-on-write), where each read them on its first run, 0.6 s of a worker that
     a class's first runs waited for (measured: the second worker's first chunk in a class of 100)."""
+    from digitviz.carpool import kernel_stream
     kernel_stream(_worker_data(LESSON_DIGITS))
 
 
@@ -283,6 +287,8 @@ def _epoch_in(configs, records):
 
 def _records(configs, data, starts, which):
     """(index, EpochRecord) of the runs `which`, as they are computed: alone, or as one carpool."""
+    from digitviz.carpool import train_carpool
+    from digitviz.engine import train
     if len(which) == 1:
         i, = which
         return ((i, record) for record in train(configs[i], data, start=starts[i]))
@@ -316,6 +322,8 @@ def _serve(conn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
     signal.signal(signal.SIGUSR1, _preempt)
     import torch
+
+    from digitviz.carpool import warm_up
     torch.set_num_threads(1)  # as many workers as cores: more threads each would only fight over them
     warm_up()  # the carpool kernel compiled (or loaded from numba's cache) before the first run, not during it
     conn.send(("ready", os.getpid()))

@@ -15,6 +15,7 @@ pytest.register_assert_rewrite("tools.replicas")
 # AppTest runs the page in this process: train in its thread, as a server without worker processes would.
 # The worker processes are tested on their own (unit/test_workers.py) and through the real server (system, browser).
 os.environ.setdefault("DIGITVIZ_TRAINING_PROCESSES", "0")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as streamlit_app.py sets it for a server: torch on one thread
 
 from digitviz import load_digits  # noqa: E402
 from digitviz.board import Board  # noqa: E402

@@ -11,7 +11,6 @@ initialized module 'pandas' has no attribute 'Series'", a traceback on the page)
 """
 import pandas  # noqa: F401 (see below)
 import streamlit as st
-import torch
 
 from digitviz.runs import fitted_config
 from digitviz.settings import CONTROLS, config_of, digits_of
@@ -24,9 +23,6 @@ from digitviz.ui.panels import PANELS, board, panels_ui
 def main():
     st.set_page_config(page_title="digitviz: watch a model learn", page_icon="🔢", layout="wide")
     appearance.page_css_ui()  # the phone's controls, the projected board: what depends on the screen
-    # Each script run is a new thread, and each thread gets its own OpenMP team whose idle workers spin:
-    # measured, an epoch takes 5.5 ms on one thread here against 15 ms on two. It also shares the cores fairly.
-    torch.set_num_threads(1)
     resources.let_scripts_end_at_exit()  # before any torch: an exit meanwhile would abort
     resources.log_to_server_log()
     server = resources.server_config()

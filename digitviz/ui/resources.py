@@ -1,4 +1,9 @@
-"""Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only."""
+"""Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only.
+
+Nothing here loads torch: the lesson's digits and baseline are NumPy's, and runs (the default model's too) train in
+the worker processes. A page then opens while the server's workers are still importing torch (1.6-1.9 s of a cold
+start), and the page server's own memory holds no torch. Only a server without workers trains in its own threads,
+and the Inside SGD panel computes the lesson's mechanics in torch: those import it when first used."""
 import atexit
 import base64
 import gc
@@ -12,15 +17,16 @@ from html import escape
 import streamlit as st
 from streamlit.runtime import Runtime
 
-from digitviz import load_digits, pixel_similarity, train
+from digitviz.baselines import pixel_similarity
 from digitviz.board import Board
+from digitviz.data import as_tensors, digit_arrays
 from digitviz.figures import mean_images, png
 from digitviz.rounds import Rounds
 from digitviz.server_config import ServerConfig
 from digitviz.settings import DEFAULTS, config_of, digits_of
 from digitviz.training import Trainer
 from digitviz.trajectories import TrajectoryCache, data_key
-from digitviz.workers import shared_pool
+from digitviz.workers import Waiting, shared_pool
 
 # `runner.postScriptGC` is off: a full collection after every script run walked millions of objects (torch, plotly)
 # and cost 0.15-0.2 s of the server's CPU per page load and per Train. Closed sessions leave reference cycles all
@@ -48,8 +54,8 @@ def _collect_every(seconds):
 
 
 # Streamlit's script threads are daemons, and at exit the interpreter ends a daemon thread with pthread_exit the
-# moment it next takes the GIL. One that is inside torch then (the page computes in the server: its default model,
-# the baseline, a classification) unwinds through a C++ destructor that must not throw: std::terminate,
+# moment it next takes the GIL. One that is inside torch then (a server without workers trains in its script
+# threads; the Inside SGD panel computes there) unwinds through a C++ destructor that must not throw: std::terminate,
 # "terminate called without an active exception", exit code -6. Streamlit has asked every script to stop by then,
 # and each stops at its next Streamlit call; this is how long they get before the interpreter tears down.
 EXIT_WAIT_SECONDS = 3.0
@@ -125,9 +131,10 @@ def log_to_server_log():
 
 def get_ready(server):
     """At server start (streamlit_app.py), before any student: start the training workers, then make what the
-    first page shares (the lesson's digits, the baseline's pictures, the default model), so that neither the first
-    page nor the first Train waits for them. Logs how long it took; a failure is logged and left to the first page
-    that needs the same thing, which says what went wrong in its own words."""
+    first page shares (the lesson's digits, the baseline's pictures) and the default model (trained by the workers
+    once they are up), so that neither the first page nor the first Train waits for them. Logs how long it took; a
+    failure is logged and left to the first page that needs the same thing, which says what went wrong in its own
+    words."""
     began, me = time.perf_counter(), threading.current_thread().name
     log_to_server_log()
     read_config_without_lock()
@@ -144,7 +151,7 @@ def get_ready(server):
     except Exception:  # noqa: BLE001 (the server serves on; each page meets the problem itself)
         log.exception("getting ready for a class")
         return
-    log.info("ready for a class in %.1f s: %d training workers starting, the lesson's data and pictures made",
+    log.info("ready for a class in %.1f s: %d training workers up, the lesson's data, pictures and default model made",
              time.perf_counter() - began, server.processes)
 
 
@@ -159,9 +166,16 @@ def server_config():
 
 @st.cache_resource(show_spinner="Loading the digits…")
 def lesson_data(digits):
-    """Data and baseline for some digits, loaded once per server and shared read-only by every session."""
-    data = load_digits(digits)
+    """Data (NumPy arrays: digitviz.data.digit_arrays) and baseline for some digits, loaded once per server and
+    shared read-only by every session."""
+    data = digit_arrays(digits)
     return data, pixel_similarity(data)
+
+
+def lesson_tensors(digits):
+    """lesson_data's digits as torch tensors that share its arrays, for what the page computes in torch itself (the
+    Inside SGD panel's mechanics); the first call imports torch."""
+    return as_tensors(lesson_data(digits)[0])
 
 
 @st.cache_resource
@@ -216,7 +230,10 @@ def class_rounds(url):
 
 @st.cache_resource(show_spinner="Training a default model…")
 def default_model(digits):
-    """The lesson's settings (ten digits: shuffled, 5 epochs), so that classifying works before anyone trains."""
+    """The lesson's settings (ten digits: shuffled, 5 epochs), so that classifying works before anyone trains. It
+    trains as any run does, in the workers and through the run cache: for the lesson's pair it is the run a first
+    Train on the page's defaults asks for, which then finds it made. Raises TrainingError if the server cannot."""
     values = {**DEFAULTS, **({"digits": "all", "shuffle": True, "epochs": 5} if len(digits) > 2 else {})}
-    *_, last = train(config_of(values), lesson_data(digits)[0])
+    *_, last = (item for item in trainer(server_config()).fresh(config_of(values), digits)
+                if not isinstance(item, Waiting))
     return last

@@ -205,3 +205,32 @@ def test_ten_digit_runs_are_capped_to_a_fair_share():
     at.query_params.update({"digits": "all", "epochs": "1000"})
     at.run()
     assert any("Epochs capped at 206" in c.value for c in at.caption)
+
+
+# Run in a process of its own that refuses to import torch or numba: the first page must not need them.
+WITHOUT_TORCH = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("torch", "numba"):
+            raise ImportError(f"the page imported {name}")
+sys.meta_path.insert(0, Refuse())
+from streamlit.testing.v1 import AppTest
+for query in ({}, {"digits": "all"}, {"a": "0", "b": "9", "seed": "5", "init_std": "0.5"}):
+    at = AppTest.from_file(sys.argv[1], default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    print(at.title[0].value)
+"""
+
+
+def test_a_page_opens_without_torch():
+    """A server's first page comes before its workers have imported torch (1.6-1.9 s here): its digits, baseline and
+    start frame (a seed's random weights: digitviz.init) are NumPy's, and the page's modules import no torch."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, APP], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["Watch a model learn to tell 3s from 7s", "Watch a model learn all ten digits",
+                                       "Watch a model learn to tell 0s from 9s"], out.stdout

@@ -55,7 +55,7 @@ def test_uploads_are_read_in_memory_never_written(no_disk_writes, data):
 def test_no_browser_input_names_a_server_path():
     """Data folders come only from the CLI or a script: the page loads the bundled digits and nothing else."""
     source = "".join(p.read_text() for p in [Path(APP), *sorted((ROOT / "digitviz" / "ui").rglob("*.py"))])
-    assert re.findall(r"load_digits\(([^)]*)\)", source) == ["digits"]
+    assert re.findall(r"(?:load_digits|digit_arrays)\(([^)]*)\)", source) == ["digits"]
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"source": "/etc", "path": "../../etc/passwd", "folder": "/"})
     at.run()

@@ -9,7 +9,6 @@ Figures measured here on the shared 2-core machine are quoted in the README's "R
 """
 import asyncio
 import dataclasses
-import io
 import json
 import os
 import signal
@@ -17,7 +16,6 @@ import time
 
 import psutil
 import pytest
-from PIL import Image, ImageDraw
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from digitviz import TrainConfig
@@ -231,15 +229,6 @@ def thread_cpu(pid):
     return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
 
 
-def digit_png():
-    """A 7 drawn in black on white, as a photo of ink on paper would be."""
-    image = Image.new("L", (140, 140), 255)
-    ImageDraw.Draw(image).line([(30, 30), (110, 30), (60, 120)], fill=0, width=14)
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
 def sigterm(server):
     """SIGTERM, as `docker stop` sends it: (exit code, seconds to exit, the server's descendants that outlived it)."""
     children = psutil.Process(server.pid).children(recursive=True)
@@ -251,22 +240,24 @@ def sigterm(server):
 
 
 @pytest.mark.parametrize("tabs", ["closed", "training", "computing"])
-def test_sigterm_exits_cleanly_whatever_the_pages_are_doing(server, tabs):
+def test_sigterm_exits_cleanly_whatever_the_pages_are_doing(tabs):
     """A graceful exit (SIGTERM_EXIT_CODES), no abort in the log, no worker left: after the only tab closed; while a
-    tab's run trains on a worker; while the server itself computes for a tab (all ten digits: the first image to
-    classify trains the page's default model there, seconds of torch in a Streamlit script thread). Before, the
-    interpreter's exit ended that thread mid-torch and aborted: exit code -6, "terminate called without an active
-    exception"."""
+    tab's run trains on a worker; while the server itself computes for a tab (a server without workers trains in
+    its Streamlit script threads: seconds of torch there). Before, the interpreter's exit ended that thread mid-torch
+    and aborted: exit code -6, "terminate called without an active exception"."""
+    with Server(extra_env={"DIGITVIZ_TRAINING_PROCESSES": "0" if tabs == "computing" else "2"}) as server:
+        sigterm_while(server, tabs)
+
+
+def sigterm_while(server, tabs):
     async def scenario():
         if tabs == "computing":
-            async with Student(server.url, "digits=all") as student:
+            async with Student(server.url, LONG) as student:
                 before = thread_cpu(server.pid)
-                await student.upload("upload", "seven.png", digit_png())
-                # The first drawing to classify trains the default model, about 0.7 s of a new script thread's CPU
-                # (5 epochs of all ten digits in the kernel; 6 s when torch trained it): a quarter of a second
-                # into it, the server is deep in the computation.
+                await student.click("train")
+                # A quarter of a second of a new script thread's CPU: the run is deep in torch and the kernel.
                 await until(lambda: any(cpu > 0.25 for tid, cpu in thread_cpu(server.pid).items()
-                                        if tid not in before), what="the default model training")
+                                        if tid not in before), what="a run training in a script thread")
                 return await asyncio.get_running_loop().run_in_executor(None, sigterm, server)
         async with Student(server.url, LONG) as trainer:
             await trainer.click("train")

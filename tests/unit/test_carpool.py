@@ -8,7 +8,8 @@ import torch
 from numba.core.errors import TypingError
 
 from digitviz import TrainConfig, train
-from digitviz.carpool import Carpool, carpool_key, train_carpool
+from digitviz.blocks import carpool_key
+from digitviz.carpool import Carpool, train_carpool
 from digitviz.data import load_digits
 from digitviz.engine import ScratchTrainer, validate_epoch
 from digitviz.kernel import LOSS_CODES, _jit, backward, forward, head_out, loss_grads, scores

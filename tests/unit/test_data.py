@@ -62,6 +62,23 @@ def test_lesson_pixels_are_the_bundles_bytes_over_255(data, npz):
     assert torch.equal(k, k.round())  # every value is exactly k/255
 
 
+@pytest.mark.parametrize("pair", [(3, 7), "all"])
+def test_the_arrays_are_the_tensors_numbers_and_memory(pair, npz):
+    """digit_arrays (what the page reads, without torch) against torch's own `uint8 tensor.float() / 255`, to the
+    bit; load_digits' tensors are those arrays, not copies."""
+    arrays, tensors = digitviz.data.digit_arrays(pair), load_digits(pair)
+    digits = arrays.digits
+    for split in ("train", "valid"):
+        raw = np.concatenate([npz[f"{split}_x"][npz[f"{split}_y"] == d] for d in digits])
+        reference = torch.from_numpy(raw).view(-1, 784).float() / 255
+        assert np.array_equal(getattr(arrays, f"{split}_x").view(np.uint32), reference.numpy().view(np.uint32))
+        for name in ("x", "y"):
+            a, t = getattr(arrays, f"{split}_{name}"), getattr(tensors, f"{split}_{name}")
+            assert isinstance(a, np.ndarray) and isinstance(t, torch.Tensor) and np.array_equal(a, t.numpy())
+    assert tensors.train_y.dtype == (torch.float32 if len(digits) == 2 else torch.int64)
+    assert digitviz.data.as_tensors(arrays).train_x.numpy().base is not None  # a view of the arrays' memory
+
+
 def test_other_pair_targets_first_digit(npz):
     d = load_digits(pair=(1, 8))
     assert d.digits == (1, 8)
@@ -316,16 +333,16 @@ def test_l2_baseline_differs_from_l1(baseline):
 def test_mean_images_are_the_train_means(baseline, npz):
     x, y = npz["train_x"] / 255, npz["train_y"]
     assert baseline.mean3.shape == (28, 28) and baseline.mean7.shape == (28, 28)
-    np.testing.assert_allclose(baseline.mean3.numpy(), x[y == 3].mean(0), atol=1e-6)
-    np.testing.assert_allclose(baseline.mean7.numpy(), x[y == 7].mean(0), atol=1e-6)
+    np.testing.assert_allclose(baseline.mean3, x[y == 3].mean(0), atol=1e-7)  # float64 sums: to float32's bit
+    np.testing.assert_allclose(baseline.mean7, x[y == 7].mean(0), atol=1e-7)
 
 
 def test_mnist_distance_by_hand():
-    a = torch.tensor([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]])  # (2, 2, 2)
+    a = torch.tensor([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]])  # (2, 2, 2): the lesson's tensors
     b = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
     # differences: [[0, 1], [2, 2]] and [[1, 1], [1, 0]]
-    assert torch.allclose(mnist_distance(a, b), torch.tensor([5 / 4, 3 / 4]))
-    assert torch.allclose(mnist_distance(a, b, "l2"), torch.tensor([(9 / 4) ** 0.5, (3 / 4) ** 0.5]))
+    np.testing.assert_allclose(mnist_distance(a, b), [5 / 4, 3 / 4])
+    np.testing.assert_allclose(mnist_distance(a.numpy(), b.numpy(), "l2"), [(9 / 4) ** 0.5, (3 / 4) ** 0.5])
     assert mnist_distance(a[0], b).shape == ()
 
 
@@ -342,9 +359,9 @@ def test_baseline_on_hand_built_data():
                        imgs(0.9, 0.1, 0.0, 0.7), torch.tensor([[1.0], [1.0], [0.0], [0.0]]),
                        digits=(3, 7), source="hand")
     b = pixel_similarity(d)
-    assert torch.allclose(b.mean3, torch.full((28, 28), 0.9))
-    assert torch.allclose(b.mean7, torch.full((28, 28), 0.1))
-    assert torch.equal(baselines.is_first(d.valid_x, b.mean3, b.mean7), torch.tensor([True, False, False, True]))
+    np.testing.assert_allclose(b.mean3, np.full((28, 28), 0.9), rtol=1e-7)
+    np.testing.assert_allclose(b.mean7, np.full((28, 28), 0.1), rtol=1e-7)
+    assert baselines.is_first(d.valid_x, b.mean3, b.mean7).tolist() == [True, False, False, True]
     assert (b.l1.first, b.l1.second, b.l1.overall) == (0.5, 0.5, 0.5)
 
 

@@ -64,9 +64,9 @@ def test_mean_images_and_their_difference(data):
     (c3, m3), (c7, m7), (cd, diff) = mean_images(b.means)
     assert (c3, c7, cd) == ("mean 3", "mean 7", "mean 3 − mean 7")
     assert m3.shape == diff.shape == (28, 28, 3) and m3.dtype == diff.dtype == np.uint8
-    np.testing.assert_array_equal(m3[..., 0], np.rint(b.mean3.numpy().astype(np.float64) * 255))
+    np.testing.assert_array_equal(m3[..., 0], np.rint(b.mean3.astype(np.float64) * 255))
     assert (m7[..., 0] == m7[..., 2]).all()  # grey
-    d = (b.mean3 - b.mean7).numpy()
+    d = b.mean3 - b.mean7
     assert tuple(diff[np.unravel_index(d.argmax(), d.shape)]) == (5, 48, 97)  # RdBu's blue end
     red, _, blue = diff[np.unravel_index(d.argmin(), d.shape)]
     assert red > blue  # the second digit's ink: the red side

@@ -45,8 +45,8 @@ def test_pair_predictions_match_a_direct_numpy_forward(linear, data):
     z = data.valid_x.double().numpy() @ p["weights"][:, 0] + p["bias"][0]
     clear = np.abs(z) > 1e-4  # away from the 0.5 boundary, where float32 and float64 could disagree
     assert clear.mean() > 0.99
-    np.testing.assert_array_equal(said.numpy()[clear], np.where(z > 0, 0, 1)[clear])  # index 0 = the first digit
-    np.testing.assert_allclose(confidence.numpy(), 1 / (1 + np.exp(-np.abs(z))), atol=1e-5)
+    np.testing.assert_array_equal(said[clear], np.where(z > 0, 0, 1)[clear])  # index 0 = the first digit
+    np.testing.assert_allclose(confidence, 1 / (1 + np.exp(-np.abs(z))), atol=1e-5)
 
 
 def test_mistakes_are_exactly_the_off_diagonal_images(linear, data, pair_matrix):
@@ -104,8 +104,8 @@ def test_two_layer_predictions_agree_with_its_forward_pass(two_layer, data):
     said, confidence = predictions(two_layer.params, data)
     with torch.no_grad():
         p = TwoLayer(two_layer.state())(data.valid_x)[:, 0].sigmoid()
-    torch.testing.assert_close(said, (p <= 0.5).long())
-    torch.testing.assert_close(confidence, torch.maximum(p, 1 - p))
+    np.testing.assert_array_equal(said, (p <= 0.5).long().numpy())
+    np.testing.assert_allclose(confidence, torch.maximum(p, 1 - p).numpy(), atol=1e-5)
 
 
 def test_two_layer_predictions_match_a_direct_numpy_forward(two_layer, data):
@@ -114,8 +114,8 @@ def test_two_layer_predictions_match_a_direct_numpy_forward(two_layer, data):
     hidden = np.maximum(data.valid_x.double().numpy() @ p["weights"] + p["bias"], 0)
     z = (hidden @ p["out_weights"] + p["out_bias"])[:, 0]
     clear = np.abs(z) > 1e-4
-    np.testing.assert_array_equal(said.numpy()[clear], np.where(z > 0, 0, 1)[clear])
-    np.testing.assert_allclose(confidence.numpy(), 1 / (1 + np.exp(-np.abs(z))), atol=1e-5)
+    np.testing.assert_array_equal(said[clear], np.where(z > 0, 0, 1)[clear])
+    np.testing.assert_allclose(confidence, 1 / (1 + np.exp(-np.abs(z))), atol=1e-5)
 
 
 def test_two_layer_confusion_matches_its_accuracy(two_layer, data):
@@ -200,7 +200,7 @@ def test_ten_digit_verdict(softmax, ten, ten_baseline, i):
 def test_ten_digit_baseline_is_the_nearest_mean_image(softmax, ten, ten_baseline, i):
     x = ten.valid_x[i].double().numpy().reshape(28, 28)
     v = classify(softmax.params, x, ten.digits, ten_baseline.means)
-    means = ten_baseline.means.double().numpy()
+    means = ten_baseline.means.astype(np.float64)
     distances = np.abs(x[None] - means).mean((1, 2))  # L1, the lesson's mnist_distance
     assert distances[v.baseline_digit] == pytest.approx(distances.min(), abs=1e-6)
     if np.sort(distances)[1] - distances.min() > 1e-5:  # no near tie: the answer is unambiguous

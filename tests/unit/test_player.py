@@ -186,19 +186,19 @@ def test_a_class_drawing_one_run_at_once_makes_its_maps_once(data, monkeypatch):
     """A round's reveal: many sessions draw the same fresh run at the same moment. One makes its maps; the others
     wait for them (before, each made them all: 300 sessions, 300 times the work)."""
     run = run_of(TrainConfig(epochs=8, seed=41), data)
-    made, quantise, initial_params = [], player.quantise, player.initial_params
+    made, quantise, initial_arrays = [], player.quantise, player.initial_arrays
 
     def slow_quantise(maps):  # slow enough that, unguarded, every thread would find the maps missing
         made.append(len(maps))
         time.sleep(0.05)
         return quantise(maps)
 
-    def slow_initial_params(config):  # and every thread would make its own start map, for its own change maps
+    def slow_initial_arrays(config):  # and every thread would make its own start map, for its own change maps
         time.sleep(0.05)
-        return initial_params(config)
+        return initial_arrays(config)
 
     monkeypatch.setattr(player, "quantise", slow_quantise)
-    monkeypatch.setattr(player, "initial_params", slow_initial_params)
+    monkeypatch.setattr(player, "initial_arrays", slow_initial_arrays)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         sent = list(pool.map(lambda _: run_payload(run, 0.95, learned=True), range(8)))
     assert made == [8, 8]  # the map and the change since the start, each of the 8 epochs once

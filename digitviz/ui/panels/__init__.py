@@ -2,11 +2,19 @@
 import streamlit as st
 
 from digitviz.ui import rounds
-from digitviz.ui.panels import board, compare, files, inside, mistakes
+from digitviz.ui.panels import board, compare, files, mistakes
+
+
+def inside_ui(run, server):
+    """Inside SGD, imported when first opened: the lesson's mechanics compute in torch, and a page opens before
+    its server has loaded torch."""
+    from digitviz.ui.panels.inside import inside_ui
+    inside_ui(run, server)
+
 
 PANELS = {"mistakes": ("Mistakes", mistakes.mistakes_ui), "compare": ("Compare runs", compare.compare_ui),
           "board": ("Class board", board.board_ui), "files": ("Save and load", files.files_ui),
-          "inside": ("Inside SGD", inside.inside_ui), "round": ("Class round", rounds.teacher_ui)}
+          "inside": ("Inside SGD", inside_ui), "round": ("Class round", rounds.teacher_ui)}
 
 
 def panels_ui(run, server):

@@ -1,4 +1,5 @@
 """Mistakes: the validation digits the run's model gets most confidently wrong, and its confusion matrix."""
+import numpy as np
 import streamlit as st
 
 from digitviz.classify import confusion_matrix, mistakes
@@ -21,6 +22,6 @@ def mistakes_ui(run, server):
         right.success("No mistakes on the validation set.")
         return
     right.markdown(f"**The {len(wrong)} most confident mistakes** of run {run.number} at epoch {run.last.epoch}:")
-    images = [data.valid_x[m.index].view(28, 28).numpy() for m in wrong]
+    images = [np.asarray(data.valid_x[m.index]).reshape(28, 28) for m in wrong]
     captions = [f"{article(m.true_digit)} {m.true_digit}, said {m.said} ({m.confidence:.1%})" for m in wrong]
     right.image(images, caption=captions, width=84)
