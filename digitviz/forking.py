@@ -3,8 +3,8 @@ needs once (digitviz.forkserver_preload: torch on one thread, the carpool kernel
 itself, so that a worker starts in a fraction of a second and shares those pages with it. A spawned worker imported
 torch, the server's Streamlit and the kernel again: about 4 s alone, 8 s with two at once beside a first page load.
 
-Standard library only: a server starts the fork server before it imports torch itself (streamlit_app.py), so both
-imports run at once, on two cores, the fork server's at the lowest priority (digitviz.forkserver_preload). Never a
+Standard library only: a server starts the fork server first (streamlit_app.py), so its torch import runs beside
+the page's own imports (the page server loads no torch), at the lowest priority (digitviz.forkserver_preload). Never a
 plain fork of the server: forking a threaded process (and torch's thread pools) can deadlock the child.
 """
 import multiprocessing
