@@ -4,8 +4,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "digitviz"
 # The engine's layers, lowest first: each may import only the ones before it.
-ENGINE_LAYERS = ["digitviz.data", "digitviz.config", "digitviz.records", "digitviz.losses", "digitviz.models",
-                 "digitviz.kernel", "digitviz.carpool", "digitviz.fastai_model", "digitviz.engine"]
+ENGINE_LAYERS = ["digitviz.data", "digitviz.config", "digitviz.init", "digitviz.blocks", "digitviz.records",
+                 "digitviz.losses", "digitviz.models", "digitviz.kernel", "digitviz.carpool", "digitviz.fastai_model",
+                 "digitviz.engine"]
 
 
 def module_name(path):
