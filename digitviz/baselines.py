@@ -22,7 +22,7 @@ def digit_index(data, split="valid"):
 
 def mean_images(data):
     """(k, 28, 28): the average training image of each digit, in data.digits order (mean3, mean7 for the lesson).
-    Summed in float64 and rounded to float32 once, so each pixel is the mean of thousands of images to the bit."""
+    Summed in float64 and rounded to float32 once: a float32 running sum over thousands of images would drift."""
     x = np.asarray(data.train_x).reshape(-1, 28, 28)
     which = digit_index(data, "train")
     return np.stack([x[which == i].mean(0, dtype=np.float64) for i in range(len(data.digits))]).astype(np.float32)
