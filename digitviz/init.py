@@ -2,8 +2,8 @@
 
 The page draws a run's first frame (its random starting weights) as soon as it opens, and it opens before its server
 has loaded torch (1.6-1.9 s of a cold start; the workers train). So the starting weights are made here, without
-torch, and they are torch's own, bit for bit (tests/unit/test_init.py compares them with torch.randn for hundreds
-of seeds and every shape a model has): every run, the lesson's numbers and the class rounds' answers stay as they
+torch, and they are torch's own, bit for bit (tests/unit/test_init.py compares them with torch.randn for 63 seeds
+and every shape a model has): every run, the lesson's numbers and the class rounds' answers stay as they
 were. The engine trains from them as tensors (digitviz.models.initial_params).
 
 How torch.randn(size, generator=torch.Generator().manual_seed(seed)) makes its numbers, on a CPU with AVX2 (this
