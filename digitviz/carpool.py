@@ -24,34 +24,45 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from digitviz.blocks import carpool_key
-from digitviz.kernel import LOSS_CODES, PIXELS, forward, head_out, scores, train_epoch
-from digitviz.losses import signed_targets
-from digitviz.models import initial_params
+from digitviz.init import Generator, initial_arrays
+from digitviz.kernel import LOSS_CODES, PIXELS, forward, head_out, randperm, scores, train_epoch
 from digitviz.records import EpochRecord, checked_record, frozen_params
 
 
 def epoch_order(config, epoch, n):
-    """The order of the training samples in an epoch; seeded by (seed, epoch) so a resumed run matches."""
+    """The order of the training samples in an epoch (None: unshuffled), seeded by (seed, epoch) so a resumed run
+    matches: torch.randperm's, from a generator seeded so, made without torch (tests/unit/test_carpool.py)."""
     if not config.shuffle:
         return None
-    return torch.randperm(n, generator=torch.Generator().manual_seed(config.shuffle_seed(epoch)))
+    return randperm(Generator(config.shuffle_seed(epoch)).draws(n - 1))
+
+
+def signed_targets(y, batch_size):
+    """digitviz.losses.signed_targets in NumPy, the same float32 division: (1 - 2y) / (the size of each sample's
+    batch)."""
+    sizes = np.full(len(y), batch_size, np.float32)
+    last = len(y) % batch_size
+    if last:
+        sizes[-last:] = last
+    return (np.float32(1) - np.float32(2) * y) / sizes
 
 
 class _Stream:
-    """A data set as the kernel reads it: contiguous float32 arrays, an image a row."""
+    """A data set as the kernel reads it: contiguous float32 arrays, an image a row. The data's arrays may be
+    NumPy's (digitviz.data.digit_arrays, as the workers hold them) or torch's (load_digits): the same memory."""
 
     def __init__(self, data):
-        self.x = np.ascontiguousarray(data.train_x.numpy(), dtype=np.float32)  # (N, 784)
-        self.valid_x = np.ascontiguousarray(data.valid_x.numpy(), dtype=np.float32)
+        self.x = np.ascontiguousarray(np.asarray(data.train_x), dtype=np.float32)  # (N, 784)
+        self.y = _floats(data.train_y)
+        self.valid_x = np.ascontiguousarray(np.asarray(data.valid_x), dtype=np.float32)
         self.valid_y = _floats(data.valid_y)
 
 
-def _floats(t):
-    """A tensor of targets as the kernel reads them: flat float32 (a digit label 0-9 is exact)."""
-    return np.ascontiguousarray(t.numpy().ravel(), dtype=np.float32)
+def _floats(targets):
+    """Targets as the kernel reads them: flat float32 (a digit label 0-9 is exact)."""
+    return np.ascontiguousarray(np.asarray(targets).ravel(), dtype=np.float32)
 
 
 _streams = weakref.WeakKeyDictionary()  # DigitData -> _Stream: converted once per data set
@@ -112,18 +123,18 @@ class Carpool:
             raise ValueError(f"this run can't share the block: it sees other batches ({carpool_key(config)}, the "
                              f"block {self.key}) or, shuffled, another epoch's order")
         config.check_data(self.data)
-        params = start.state() if start is not None else initial_params(config)
+        params = start.params if start is not None else initial_arrays(config)  # NumPy arrays, copied below
         first = start.epoch + 1 if start is not None else 1
         run = _Run(config, first, first + config.epochs - 1, start.seconds if start is not None else 0.0,
                    frozen_params(params))
         if not self.runs:
             self._empty(params["weights"].shape[1], len(params.get("out_weights", ())))
-        self.W = np.vstack([self.W, params["weights"].numpy().T.astype(np.float32)])
-        self.b = np.append(self.b, params["bias"].numpy().astype(np.float32))
+        self.W = np.vstack([self.W, params["weights"].T.astype(np.float32)])
+        self.b = np.append(self.b, params["bias"].astype(np.float32))
         self.lr = np.append(self.lr, np.full(self.outputs, config.lr, np.float32))
         if "out_weights" in params:  # (units, 1) -> a row of V
-            self.V = np.vstack([self.V, params["out_weights"].numpy().T.astype(np.float32)])
-            self.c = np.append(self.c, params["out_bias"].numpy().astype(np.float32))
+            self.V = np.vstack([self.V, params["out_weights"].T.astype(np.float32)])
+            self.c = np.append(self.c, params["out_bias"].astype(np.float32))
         self.key, self._next_id = carpool_key(config), self._next_id + 1
         self.runs[self._next_id - 1] = run
         return self._next_id - 1
@@ -165,17 +176,17 @@ class Carpool:
         """One epoch of SGD for the whole block; returns each run's summed training loss and right answers."""
         config, s = run.config, self.stream
         order = epoch_order(config, run.epoch, len(s.x))
-        y = self.data.train_y if order is None else self.data.train_y[order]
+        y = s.y if order is None else s.y[order]
         # the binary losses' shared factor; the softmax model's labels are digits, which it has no use for
-        signed = torch.zeros(len(y)) if config.ten_digits else signed_targets(y, config.batch_size)
+        signed = np.zeros(len(y), np.float32) if config.ten_digits else signed_targets(y, config.batch_size)
         rows, runs, bs = len(self.W), len(self.runs), config.batch_size
         totals = np.empty((runs, 2))
         scratch = (np.empty((rows, bs), np.float32), np.empty((rows, bs), np.float32),  # a batch's logits, gradients
                    np.empty((rows, PIXELS), np.float32), np.empty(rows, np.float32))
         gathered = np.empty((bs if order is not None else 1, PIXELS), np.float32)  # a shuffled batch; else unused
-        order_np = order.numpy() if order is not None else np.empty(0, np.int64)
-        train_epoch(s.x, order_np, _floats(y), _floats(signed), self.W, self.b, self.lr, LOSS_CODES[config.loss], bs,
-                    totals, *scratch, gathered, self._head(bs))
+        order = np.empty(0, np.int64) if order is None else order
+        train_epoch(s.x, order, y, signed, self.W, self.b, self.lr, LOSS_CODES[config.loss], bs, totals, *scratch,
+                    gathered, self._head(bs))
         return totals
 
     def _head(self, bs):
@@ -211,10 +222,9 @@ class Carpool:
     def _record(self, k, run, scores, seconds):
         """Run k's EpochRecord, from its (train loss, train accuracy, valid loss, valid accuracy)."""
         rows = self._rows(k)
-        params = {"weights": torch.from_numpy(self.W[rows].T), "bias": torch.from_numpy(self.b[rows])}
+        params = {"weights": self.W[rows].T, "bias": self.b[rows]}  # copied into the record
         if self.V.shape[1]:  # the two-layer net's output layer, shaped as models.TwoLayer keeps it
-            params |= {"out_weights": torch.from_numpy(self.V[k:k + 1].T),
-                       "out_bias": torch.from_numpy(self.c[k:k + 1])}
+            params |= {"out_weights": self.V[k:k + 1].T, "out_bias": self.c[k:k + 1]}
         return checked_record(run.epoch, *scores, params, run.seconds + seconds, run.before)
 
 
@@ -240,10 +250,11 @@ def warm_up():
     """Compile the kernel now (a second or so the first time, then from numba's cache), not on a student's click."""
     from digitviz.config import TrainConfig
     from digitviz.data import ALL_DIGITS, DigitData
-    rng = torch.Generator().manual_seed(0)
-    x, y = torch.rand(8, PIXELS, generator=rng), (torch.rand(8, 1, generator=rng) > 0.5).float()
-    pair, ten = DigitData(x, y, x[:4], y[:4], (3, 7), "warm-up"), DigitData(x, y[:, 0].long(), x[:4], y[:4, 0].long(),
-                                                                             ALL_DIGITS, "warm-up")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, PIXELS), np.float32), (rng.random((8, 1)) > 0.5).astype(np.float32)
+    labels = y[:, 0].astype(np.int64)
+    pair, ten = (DigitData(x, y, x[:4], y[:4], (3, 7), "warm-up"),
+                 DigitData(x, labels, x[:4], labels[:4], ALL_DIGITS, "warm-up"))
     for loss in LOSS_CODES:
         data, models = (ten, ["softmax"]) if loss == "cross_entropy" else (pair, ["linear", "two_layer"])
         for model in models:

@@ -63,11 +63,17 @@ class ScratchTrainer:
 
     def train_epoch(self, epoch):
         """One epoch of SGD; loss and accuracy are scored against the targets in the epoch's order."""
-        order = epoch_order(self.config, epoch, len(self.data.train_x))
+        order = tensor_order(self.config, epoch, len(self.data.train_x))
         y = self.data.train_y if order is None else self.data.train_y[order]
         with torch.no_grad():
             train_epoch(self.model, self.config, self.data.train_x, y, self.z, order)
             return self.loss_func(self.z, y).item(), accuracy(self.z, y).item()
+
+
+def tensor_order(config, epoch, n):
+    """carpool.epoch_order as a tensor, to index tensors with (None: unshuffled)."""
+    order = epoch_order(config, epoch, n)
+    return None if order is None else torch.from_numpy(order)
 
 
 def trainer_for(config, data, params) -> Trainer:
@@ -80,12 +86,12 @@ def trainer_for(config, data, params) -> Trainer:
 
 def train(config: TrainConfig, data: DigitData, start: EpochRecord | None = None) -> Iterator[EpochRecord]:
     """Yield an EpochRecord after each of config.epochs epochs, continuing from `start` if given. `data`'s arrays
-    may be NumPy's (digitviz.data.digit_arrays): they are trained as tensors that share their memory."""
-    data = as_tensors(data)
-    config.check_data(data)
+    may be NumPy's (digitviz.data.digit_arrays) or torch's."""
     if carpool_key(config) is not None:  # all but fastai: a carpool of one, the same arithmetic as in a block
         yield from train_alone(config, data, start)
         return
+    data = as_tensors(data)  # fastai's Learner trains tensors (sharing the arrays' memory)
+    config.check_data(data)
     trainer = trainer_for(config, data, start.state() if start is not None else initial_params(config))
     loss_func = LOSS_FUNCS[config.loss]
     first = start.epoch + 1 if start is not None else 1

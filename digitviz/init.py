@@ -52,10 +52,11 @@ def initial_arrays(config):
 
 
 class Generator:
-    """torch.Generator().manual_seed(seed), for randn: the same numbers in the same order (see above)."""
+    """torch.Generator().manual_seed(seed), for randn and randperm: the same numbers in the same order (see above)."""
 
     def __init__(self, seed):
-        self.twister = np.random.RandomState(seed)
+        # torch's mt19937 keeps the seed's low 32 bits (an epoch's shuffle seed can be larger: config.shuffle_seed)
+        self.twister = np.random.RandomState(seed % 2**32)
         self.spare = None  # the second number of the last double-precision pair, not yet used
 
     def randn(self, size):
@@ -69,16 +70,16 @@ class Generator:
             u[-16:] = _box_muller(self._uniforms(16).reshape(1, 16)).reshape(-1)
         return u.reshape(size)
 
-    def _draws(self, n):
-        """The twister's next n 32-bit numbers."""
+    def draws(self, n):
+        """The twister's next n 32-bit numbers, as torch's generator gives them to randperm (digitviz.kernel)."""
         return self.twister.randint(0, 2**32, size=n, dtype=np.uint64)
 
     def _uniforms(self, n):
-        return (self._draws(n) & 0xFFFFFF).astype(F) * F(2.0**-24)
+        return (self.draws(n) & 0xFFFFFF).astype(F) * F(2.0**-24)
 
     def _uniform(self):
         """A double in [0, 1) from 53 bits of two draws, the first the high half."""
-        high, low = (int(d) for d in self._draws(2))
+        high, low = (int(d) for d in self.draws(2))
         return ((high << 32 | low) & (2**53 - 1)) * 2.0**-53
 
     def _normal(self):

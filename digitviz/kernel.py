@@ -396,6 +396,18 @@ def _head_step(V, c, gV, gc, lr):
 
 
 @_jit
+def randperm(draws):
+    """torch.randperm(len(draws) + 1) from its generator's 32-bit draws (digitviz.init.Generator.draws): torch's
+    CPU loop, a swap of position i with a random one from i on, for every position but the last."""
+    n = len(draws) + 1
+    order = np.arange(n)
+    for i in range(n - 1):
+        z = i + np.int64(draws[i] % np.uint64(n - i))
+        order[i], order[z] = order[z], order[i]
+    return order
+
+
+@_jit
 def _gather(x, order, i0, i1, xb):
     """The shuffled batch order[i0:i1] of x, as rows of xb."""
     for j in range(i1 - i0):

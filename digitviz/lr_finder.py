@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from digitviz.engine import epoch_order
+from digitviz.data import as_tensors
+from digitviz.engine import tensor_order
 from digitviz.losses import LOSS_FUNCS, loss_grad, signed_targets
 from digitviz.models import SCRATCH_MODELS, Linear, initial_params
 
@@ -43,12 +44,13 @@ def lr_find(config, data, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
 
 def sweep(config, data, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
     """(lrs, smoothed losses): SGD one batch at a time with an exponentially growing learning rate."""
+    data = as_tensors(data)  # a worker holds the digits as NumPy arrays
     model = SCRATCH_MODELS.get(config.model, Linear)(initial_params(config))  # fresh: the run's own stay put
     loss_func, bs, n = LOSS_FUNCS[config.loss], config.batch_size, len(data.train_x)
     smooth, best = torch.tensor(0.0), math.inf
     lrs, losses = [], []
     for epoch in range(1, num_it // -(-n // bs) + 2):  # fastai fits num_it // len(dls.train) + 1 epochs
-        order = epoch_order(config, epoch, n)
+        order = tensor_order(config, epoch, n)
         x, y = (data.train_x, data.train_y) if order is None else (data.train_x[order], data.train_y[order])
         signed = signed_targets(y, bs) if y.is_floating_point() else y
         for i in range(0, n, bs):

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from digitviz.engine import epoch_order
+from digitviz.carpool import epoch_order
+from digitviz.data import as_tensors
 from digitviz.losses import LOSS_FUNCS
 from digitviz.models import Linear
 
@@ -114,8 +115,8 @@ class Step:
 def batch_index(config, n, epoch, batch):
     """Positions in the training set of the examples in one batch, in the run's own order (shuffled or not)."""
     order = epoch_order(config, epoch, n)
-    positions = torch.arange(n) if order is None else order
-    return positions[batch * config.batch_size:(batch + 1) * config.batch_size].numpy()
+    positions = np.arange(n) if order is None else order
+    return positions[batch * config.batch_size:(batch + 1) * config.batch_size]
 
 
 def batches_per_epoch(config, n):
@@ -158,7 +159,7 @@ def forgotten_zero(params, data, config, epoch, batches):
 
     Returns {"zeroed": [...], "forgotten": [...], "grad_norm_zeroed": [...], "grad_norm_forgotten": [...]}.
     """
-    curves = {}
+    data, curves = as_tensors(data), {}  # a worker holds the digits as NumPy arrays
     for name, forget in (("zeroed", False), ("forgotten", True)):
         current, carried, at = params, None, (epoch, 0)
         accs, norms = [], []
@@ -191,6 +192,7 @@ class WeightSweep:
 
 def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
     """Sweep weights[pixel] over current +- span and measure training accuracy and mnist_loss at each value."""
+    data = as_tensors(data)
     x, y = data.train_x, data.train_y[:, 0].numpy()
     z = raw_outputs(params, x).numpy()  # (n,)
     ink = x[:, pixel].numpy()  # (n,)
@@ -219,6 +221,7 @@ def _each_loss(z, first):
 
 def steepest_pixel(params, data):
     """The pixel whose weight the whole training set's mnist_loss is most sensitive to: a lively default."""
+    data = as_tensors(data)
     z = raw_outputs(params, data.train_x)
     p = z.sigmoid()
     dz = p * (1 - p) * (1 - 2 * data.train_y[:, 0]) / len(z)

@@ -59,10 +59,10 @@ def weight_map(params):
 
 
 def frozen_params(params):
-    """Read-only numpy copies of the parameters, safe to hand to any reader."""
+    """Read-only numpy copies of the parameters (NumPy arrays, or torch tensors), safe to hand to any reader."""
     frozen = {}
     for name, t in params.items():
-        a = t.detach().numpy().copy()
+        a = np.array(t.detach().numpy() if hasattr(t, "detach") else t, order="C")  # a copy, laid out in rows
         a.flags.writeable = False
         frozen[name] = a
     return MappingProxyType(frozen)

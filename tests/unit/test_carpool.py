@@ -7,9 +7,9 @@ import pytest
 import torch
 from numba.core.errors import TypingError
 
-from digitviz import TrainConfig, train
+from digitviz import TrainConfig, losses, train
 from digitviz.blocks import carpool_key
-from digitviz.carpool import Carpool, train_carpool
+from digitviz.carpool import Carpool, epoch_order, signed_targets, train_carpool
 from digitviz.data import load_digits
 from digitviz.engine import ScratchTrainer, validate_epoch
 from digitviz.kernel import LOSS_CODES, _jit, backward, forward, head_out, loss_grads, scores
@@ -122,6 +122,25 @@ def test_shuffled_runs_share_only_with_their_seed():
     assert carpool_key(one) == carpool_key(dataclasses.replace(one, lr=0.1, init_std=0.1, epochs=5))
     assert carpool_key(TrainConfig(seed=1)) == carpool_key(TrainConfig(seed=2))  # no shuffle: the seed only inits
     assert carpool_key(TrainConfig(model="fastai")) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**31 - 1])
+@pytest.mark.parametrize("epoch", [1, 2, 300])
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 12396, 60000])
+def test_an_epochs_order_is_torchs_randperm_from_its_seed(seed, epoch, n):
+    """Made without torch, the same order torch.randperm gives (the seed's low 32 bits, as torch's generator keeps
+    them: seed * MAX_EPOCHS + epoch runs past 2**32)."""
+    config = TrainConfig(shuffle=True, seed=seed)
+    torchs = torch.randperm(n, generator=torch.Generator().manual_seed(config.shuffle_seed(epoch)))
+    order = epoch_order(config, epoch, n)
+    assert order.dtype == np.int64 and np.array_equal(order, torchs.numpy())
+    assert epoch_order(dataclasses.replace(config, shuffle=False), epoch, n) is None
+
+
+@pytest.mark.parametrize("size", [1, 5, 256, 12396])
+def test_signed_targets_are_the_losses_own(data, size):
+    y = data.train_y[:, 0]
+    assert np.array_equal(signed_targets(y.numpy(), size), losses.signed_targets(y, size).numpy())
 
 
 def lane_logits(x, w, b):
