@@ -1,11 +1,11 @@
 """How the training workers start: forked by multiprocessing's fork server, a process that imports what every worker
-needs once (digitviz.forkserver_preload: torch on one thread, the carpool kernel loaded) and forks each worker from
-itself, so that a worker starts in a fraction of a second and shares those pages with it. A spawned worker imported
-torch, the server's Streamlit and the kernel again: about 4 s alone, 8 s with two at once beside a first page load.
+needs once (digitviz.forkserver_preload: the carpool kernel loaded, the lesson's digits read) and forks each worker
+from itself, so that a worker starts in a fraction of a second and shares those pages with it. A spawned worker
+imported the server's Streamlit and the kernel again: seconds each, beside a first page load.
 
-Standard library only: a server starts the fork server first (streamlit_app.py), so its torch import runs beside
-the page's own imports (the page server loads no torch), at the lowest priority (digitviz.forkserver_preload). Never a
-plain fork of the server: forking a threaded process (and torch's thread pools) can deadlock the child.
+Standard library only: a server starts the fork server first (streamlit_app.py), so its preload runs beside the
+page's own imports, at the lowest priority (digitviz.forkserver_preload). Never a plain fork of the server: forking
+a threaded process can deadlock the child.
 """
 import multiprocessing
 import multiprocessing.forkserver
@@ -21,6 +21,6 @@ def worker_context():
 
 
 def start_fork_server():
-    """Start the fork server now (it imports torch and loads the kernel in its own process), not at the first worker."""
+    """Start the fork server now (it loads the kernel and the digits in its own process), not at the first worker."""
     worker_context()
     multiprocessing.forkserver.ensure_running()

@@ -19,7 +19,6 @@ Nothing here imports Streamlit: the page's resources build one Trainer per serve
 import dataclasses
 import threading
 
-from digitviz.data import as_tensors
 from digitviz.trajectories import TrajectoryCache, data_key
 from digitviz.workers import Waiting
 
@@ -77,7 +76,7 @@ class Trainer:
             if waiting:
                 waiting(item)
         try:
-            return function(data=as_tensors(self.lesson(digits)[0]), **kwargs)
+            return function(data=self.lesson(digits)[0], **kwargs)  # NumPy arrays, as a worker holds them
         finally:
             self.slots.release()
 

@@ -44,7 +44,7 @@ from functools import lru_cache
 from multiprocessing.connection import wait
 
 from digitviz.blocks import carpool_key, epoch_cost
-from digitviz.data import LESSON_DIGITS, load_digits
+from digitviz.data import LESSON_DIGITS, digit_arrays
 from digitviz.forking import worker_context
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ SESSION_RUNS = 2  # a session's runs in the pool at once: a click's new script r
 PREEMPT_SECONDS = 0.05
 WAIT_REPORT_SECONDS = 0.5  # how often a waiting run hears its place again (each a chance for the page to stop)
 WATCH_SECONDS = 0.1  # how often a chunk's worker is checked for life and progress
-START_SECONDS = 120.0  # a new worker that is not ready by then (it imports torch: ~3 s) is replaced
+START_SECONDS = 120.0  # a new worker that is not ready by then (it is forked ready: well under a second) is replaced
 START_GUESS_SECONDS = 5.0  # what a wait for a worker that is still starting is estimated at
 # Runs waiting for a worker that see the same batches train together, as one carpool (digitviz.carpool): a block's
 # student-epoch costs a fraction of a lone run's. A hundred fills a worker's cache well; more only make chunks longer.
@@ -191,14 +191,16 @@ def _outcome(generator, each):
         return end.value
 
 
-# What runs in a worker. The pool above runs in the page server's process, which opens its first page before it has
-# loaded torch; so the engine (torch, the numba kernel) is imported where a worker uses it, and the fork server
-# has imported it already (digitviz.forkserver_preload): in a worker each of these imports is a lookup.
+# What runs in a worker. The pool above runs in the page server's process, which loads neither torch nor numba; so
+# the carpool (the numba kernel) is imported where a worker uses it, and the fork server has imported it already
+# (digitviz.forkserver_preload): in a worker that import is a lookup. The kernel's models train without torch, and a
+# worker loads torch (about 2 s) only for what needs it: fastai's Learner, the Inside SGD views, the lr finder.
 
 @lru_cache(maxsize=4)
 def _worker_data(digits):
-    """Each worker loads the digits it is asked for once, and keeps them."""
-    return load_digits(digits)
+    """Each worker loads the digits it is asked for once, and keeps them, as NumPy arrays (what needs tensors makes
+    them from these: digitviz.data.as_tensors)."""
+    return digit_arrays(digits)
 
 
 def preload_lesson_data():
@@ -286,12 +288,13 @@ def _epoch_in(configs, records):
 
 
 def _records(configs, data, starts, which):
-    """(index, EpochRecord) of the runs `which`, as they are computed: alone, or as one carpool."""
-    from digitviz.carpool import train_carpool
-    from digitviz.engine import train
-    if len(which) == 1:
+    """(index, EpochRecord) of the runs `which`, as they are computed: as one carpool (maybe of one), or fastai's
+    Learner alone (the pool never groups it with others)."""
+    if which and carpool_key(configs[which[0]]) is None:
+        from digitviz.engine import train  # imports torch
         i, = which
         return ((i, record) for record in train(configs[i], data, start=starts[i]))
+    from digitviz.carpool import train_carpool
     pairs = train_carpool([configs[i] for i in which], data, [starts[i] for i in which])
     return ((which[k], record) for k, record in pairs)
 
@@ -321,10 +324,10 @@ def _serve(conn):
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes the pool
     signal.signal(signal.SIGUSR1, _preempt)
-    import torch
-
+    # As many workers as cores: more threads each would only fight over them. torch, if a task imports it, reads this
+    # then (the kernel is single-threaded).
+    os.environ["OMP_NUM_THREADS"] = "1"
     from digitviz.carpool import warm_up
-    torch.set_num_threads(1)  # as many workers as cores: more threads each would only fight over them
     warm_up()  # the carpool kernel compiled (or loaded from numba's cache) before the first run, not during it
     conn.send(("ready", os.getpid()))
     try:
@@ -377,7 +380,7 @@ class TrainingPool:
         if processes < 1:
             raise ValueError(f"a training pool needs at least 1 process, got {processes}")
         self.processes = processes
-        self._context = worker_context()  # workers forked from a fork server that has imported torch once
+        self._context = worker_context()  # workers forked from a fork server that has loaded the kernel once
         self._lock = threading.Lock()
         self._turns = threading.Condition(self._lock)  # the keeper waits on it for a worker to replace
         self._tickets = itertools.count()
@@ -387,7 +390,7 @@ class TrainingPool:
         self._busy = {}  # worker -> (monotonic time its chunk should end, its request's key, its first share left)
         self._shares = {}  # session -> _Share
         self._left = threading.Condition(self._lock)  # notified when a session's run leaves the pool
-        self._starting = []  # workers importing torch
+        self._starting = []  # workers not yet ready
         self.carpools = self.carpooled = 0  # carpools formed (two runs or more), and the runs that trained in them
         self._closed = False
         # The keeper starts every worker and lives as long as the pool: Linux ties PDEATHSIG to the thread that

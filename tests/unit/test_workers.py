@@ -28,6 +28,7 @@ from digitviz.workers import (
     Waiting,
     shared_pool,
 )
+from tests.unit.worker_probes import torch_threads
 from tools.processes import gone, hold_until
 
 FIELDS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "diverged")
@@ -301,6 +302,28 @@ def test_a_new_worker_has_the_lessons_digits_already(data):
     finally:
         pool.close()
     assert (misses, hits) == (1, 1)  # the read was the fork server's; the call found them
+
+
+def test_a_worker_trains_the_kernels_models_without_torch_and_loads_it_for_the_rest(data):
+    """torch takes a worker about 2 s to import, so its fork server leaves it out: runs of the kernel's models (a
+    shuffled one, the two-layer net's, a sweep's carpool) never load it, and what needs it loads it, on one thread."""
+    from digitviz.lr_sweep import sweep_records
+    from digitviz.mechanics import steepest_pixel
+    pool = TrainingPool(1)
+    try:
+        for config in (TrainConfig(epochs=3, seed=5, shuffle=True), TrainConfig(epochs=2, model="two_layer")):
+            there = records_of(pool.train(config, LESSON_DIGITS))
+            assert [[getattr(r, f) for f in FIELDS] for r in there] == [[getattr(r, f) for f in FIELDS]
+                                                                        for r in train(config, data)]
+        swept = pool.call(sweep_records, LESSON_DIGITS, {"configs": [TrainConfig(epochs=1, lr=lr) for lr in (1, 2)]})
+        assert [r[0].valid_acc for r in swept] == [next(train(TrainConfig(epochs=1, lr=lr), data)).valid_acc
+                                                   for lr in (1, 2)]
+        assert pool.call(torch_threads, LESSON_DIGITS, {}) is None
+        params = dict(next(train(TrainConfig(epochs=1), data)).params)
+        assert pool.call(steepest_pixel, LESSON_DIGITS, {"params": params}) == steepest_pixel(params, data)
+        assert pool.call(torch_threads, LESSON_DIGITS, {}) == 1
+    finally:
+        pool.close()
 
 
 @pytest.mark.slow
