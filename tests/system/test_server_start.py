@@ -41,9 +41,10 @@ def test_the_workers_are_ready_before_any_page_is_opened():
                 return student.texts()
         assert any(": done" in t for t in run_async(first_train()))
         assert len(training_workers(server.pid)) == 2  # the same ones, or replacements: never more
-        # the page server itself never loaded torch: its pages are NumPy's, its runs (the default model's too) the
-        # workers'; torch's libraries would be in its memory map
-        assert "libtorch" not in open(f"/proc/{server.pid}/maps").read()
+        # neither the page server nor its workers loaded torch: the pages are NumPy's, and the workers train the
+        # lesson's runs (the default model's too) with the kernel; torch's libraries would be in their memory maps
+        for pid in (server.pid, *training_workers(server.pid)):
+            assert "libtorch" not in open(f"/proc/{pid}/maps").read(), pid
 
 
 def test_page_py_imports_nothing_unless_streamlit_runs_it():
