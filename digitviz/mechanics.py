@@ -4,16 +4,13 @@ Everything works on the lesson's linear model (`xb@weights + bias`, one output) 
 run's EpochRecord holds them, and computes the lesson's own quantities: `mnist_loss`, `batch_accuracy`, the
 gradient that `loss.backward()` would give and the step `p.data -= p.grad*lr`. Tests check each against the
 engine and against autograd.
+
+In NumPy: the page computes the threshold and the SGD step in its own process, which loads no torch, and the
+workers compute the rest (digitviz.workers) without it too.
 """
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from digitviz.carpool import epoch_order
-from digitviz.data import as_tensors
-from digitviz.losses import LOSS_FUNCS
-from digitviz.models import Linear
 
 SWEEP_POINTS = 401  # values of one weight tried by weight_sweep: enough that each step of accuracy shows
 # How far weight_sweep moves the weight either way. Each training image whose output crosses 0 is a step of 1/12,396
@@ -21,15 +18,16 @@ SWEEP_POINTS = 401  # values of one weight tried by weight_sweep: enough that ea
 SPANS = (0.1, 1.0, 10.0)
 
 
-def lesson_model(params):
-    """The lesson's linear1 on fresh tensors of a record's params (weights (784, 1), bias (1,))."""
-    return Linear({k: torch.as_tensor(np.array(v, dtype=np.float32)) for k, v in params.items()})
-
-
 def raw_outputs(params, x):
-    """The model's raw outputs, before any sigmoid: (n, 784) -> (n,)."""
-    with torch.no_grad():
-        return lesson_model(params)(x)[:, 0]
+    """The lesson's linear1, `xb@weights + bias`, in float32: the model's raw outputs before any sigmoid, (n, 784) ->
+    (n,). Summed as NumPy sums, so within about 1e-6 of the kernel's (digitviz.kernel) but not always its bits."""
+    w = np.asarray(params["weights"], np.float32)[:, 0]
+    return np.asarray(x, np.float32) @ w + np.float32(np.asarray(params["bias"])[0])
+
+
+def _targets(y):
+    """The first digit's targets (1 for it, 0 for the other) as a flat array, from (n, 1) targets."""
+    return np.asarray(y)[:, 0]
 
 
 # ---------------------------------------------------------------- threshold and sigmoid
@@ -48,8 +46,8 @@ class Threshold:
 
 def threshold_view(params, data, threshold=0.0, bins=60):
     """Histograms of the validation raw outputs for each digit and the accuracy of saying 'first digit' above t."""
-    z = raw_outputs(params, data.valid_x).numpy()
-    y = data.valid_y[:, 0].numpy() == 1
+    z = raw_outputs(params, data.valid_x)
+    y = _targets(data.valid_y) == 1
     edges = np.histogram_bin_edges(z, bins=bins)
     return Threshold(z[y], z[~y], edges, np.histogram(z[y], edges)[0], np.histogram(z[~y], edges)[0],
                      float(threshold), threshold_accuracy(z, y, threshold))
@@ -114,8 +112,10 @@ class Step:
 
 def batch_index(config, n, epoch, batch):
     """Positions in the training set of the examples in one batch, in the run's own order (shuffled or not)."""
-    order = epoch_order(config, epoch, n)
-    positions = np.arange(n) if order is None else order
+    positions = np.arange(n)
+    if config.shuffle:
+        from digitviz.carpool import epoch_order  # the kernel's randperm: numba, loaded only for a shuffled run
+        positions = epoch_order(config, epoch, n)
     return positions[batch * config.batch_size:(batch + 1) * config.batch_size]
 
 
@@ -129,21 +129,20 @@ def sgd_step(params, data, config, epoch, batch, carried=None):
     `carried`: gradients left over from earlier batches, as when `p.grad.zero_()` is forgotten (None: zeroed).
     """
     index = batch_index(config, len(data.train_x), epoch, batch)
-    xb, yb = data.train_x[index], data.train_y[index]  # (n, 784), (n, 1)
+    xb, y = np.asarray(data.train_x)[index], _targets(data.train_y)[index]  # (n, 784), (n,)
     w = np.asarray(params["weights"], dtype=np.float32)[:, 0]
     b = float(np.asarray(params["bias"])[0])
-    z = (data.train_x[index].numpy() @ w + b).astype(np.float32)  # (n, 784) -> (n,)
+    z = (xb @ w + b).astype(np.float32)  # (n, 784) -> (n,)
     p = sigmoid(z)
-    y = yb[:, 0].numpy()
     n = len(index)
     share = np.where(y == 1, 1 - p, p) / n
     dz = p * (1 - p) * (1 - 2 * y) / n
-    batch_grad, batch_bias = xb.numpy().T.astype(np.float64) @ dz, float(dz.sum())
+    batch_grad, batch_bias = xb.T.astype(np.float64) @ dz, float(dz.sum())
     grad, bias_grad = batch_grad, batch_bias
     if carried is not None:
         grad, bias_grad = grad + carried[0], bias_grad + carried[1]
     after_w, after_b = w - config.lr * grad, b - config.lr * bias_grad
-    step = Step(epoch, batch, index, xb.numpy(), y, z, p, share, dz, float(share.sum()), grad, bias_grad,
+    step = Step(epoch, batch, index, xb, y, z, p, share, dz, float(share.sum()), grad, bias_grad,
                 batch_grad, config.lr, w, after_w, b, after_b)
     after = {"weights": after_w.astype(np.float32)[:, None], "bias": np.array([after_b], dtype=np.float32)}
     return step, after
@@ -159,7 +158,7 @@ def forgotten_zero(params, data, config, epoch, batches):
 
     Returns {"zeroed": [...], "forgotten": [...], "grad_norm_zeroed": [...], "grad_norm_forgotten": [...]}.
     """
-    data, curves = as_tensors(data), {}  # a worker holds the digits as NumPy arrays
+    curves, first = {}, _targets(data.valid_y) == 1
     for name, forget in (("zeroed", False), ("forgotten", True)):
         current, carried, at = params, None, (epoch, 0)
         accs, norms = [], []
@@ -167,7 +166,7 @@ def forgotten_zero(params, data, config, epoch, batches):
             step, current = sgd_step(current, data, config, *at, carried=carried)
             carried = (step.grad, step.bias_grad) if forget else None
             at = next_batch(*at, config, len(data.train_x))
-            accs.append(threshold_accuracy(raw_outputs(current, data.valid_x), data.valid_y[:, 0] == 1, 0.0))
+            accs.append(threshold_accuracy(raw_outputs(current, data.valid_x), first, 0.0))
             norms.append(float(np.linalg.norm(step.grad)))
         curves[name], curves[f"grad_norm_{name}"] = accs, norms
     return curves
@@ -192,10 +191,9 @@ class WeightSweep:
 
 def weight_sweep(params, data, pixel, span=1.0, points=SWEEP_POINTS):
     """Sweep weights[pixel] over current +- span and measure training accuracy and mnist_loss at each value."""
-    data = as_tensors(data)
-    x, y = data.train_x, data.train_y[:, 0].numpy()
-    z = raw_outputs(params, x).numpy()  # (n,)
-    ink = x[:, pixel].numpy()  # (n,)
+    x, y = np.asarray(data.train_x), _targets(data.train_y)
+    z = raw_outputs(params, x)  # (n,)
+    ink = x[:, pixel]  # (n,)
     w0 = float(np.asarray(params["weights"])[pixel, 0])
     values = np.linspace(w0 - span, w0 + span, points)
     first = y == 1
@@ -221,14 +219,8 @@ def _each_loss(z, first):
 
 def steepest_pixel(params, data):
     """The pixel whose weight the whole training set's mnist_loss is most sensitive to: a lively default."""
-    data = as_tensors(data)
     z = raw_outputs(params, data.train_x)
-    p = z.sigmoid()
-    dz = p * (1 - p) * (1 - 2 * data.train_y[:, 0]) / len(z)
-    return int((data.train_x.T @ dz).abs().argmax())
+    p = sigmoid(z)
+    dz = (p * (1 - p) * (1 - 2 * _targets(data.train_y)) / len(z)).astype(np.float32)  # float32: no copy of x
+    return int(np.abs(np.asarray(data.train_x).T @ dz).argmax())
 
-
-def loss_of(params, x, y, loss="mnist_loss"):
-    """A loss of the engine's on the lesson's model: the reference the numbers above are checked against."""
-    with torch.no_grad():
-        return LOSS_FUNCS[loss](lesson_model(params)(x), y).item()

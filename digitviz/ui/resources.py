@@ -1,9 +1,9 @@
 """Everything one server shares between its browser sessions, each built once (st.cache_resource) and read-only.
 
-Nothing here loads torch: the lesson's digits and baseline are NumPy's, and runs (the default model's too) train in
-the worker processes. A page then opens while the server's workers are still importing torch (1.6-1.9 s of a cold
-start), and the page server's own memory holds no torch. Only a server without workers trains in its own threads,
-and the Inside SGD panel computes the lesson's mechanics in torch: those import it when first used."""
+Nothing here loads torch: the lesson's digits and baseline are NumPy's, the Inside SGD panel's mechanics too, and
+runs (the default model's too) train in the worker processes, which load no torch for them either. A page opens
+sooner, and the page server's memory holds no torch; only a server without workers, which trains in its own
+threads, imports it when it first trains."""
 import atexit
 import base64
 import gc
@@ -19,7 +19,7 @@ from streamlit.runtime import Runtime
 
 from digitviz.baselines import pixel_similarity
 from digitviz.board import Board
-from digitviz.data import as_tensors, digit_arrays
+from digitviz.data import digit_arrays
 from digitviz.figures import mean_images, png
 from digitviz.rounds import Rounds
 from digitviz.server_config import ServerConfig
@@ -170,12 +170,6 @@ def lesson_data(digits):
     shared read-only by every session."""
     data = digit_arrays(digits)
     return data, pixel_similarity(data)
-
-
-def lesson_tensors(digits):
-    """lesson_data's digits as torch tensors that share its arrays, for what the page computes in torch itself (the
-    Inside SGD panel's mechanics); the first call imports torch."""
-    return as_tensors(lesson_data(digits)[0])
 
 
 @st.cache_resource

@@ -142,3 +142,16 @@ def test_the_sweep_trains_every_rate_and_opens_them_in_compare(page, app_url):
     app.wait_for_timeout(500)
     assert len(compared(app)) == 12, compared(app)
     assert errors_on_page(app) == []
+
+
+def test_the_pages_own_views_load_no_torch_in_its_server(page, app_server):
+    """The threshold and the SGD step are computed in the page's process, in NumPy: its server, which had never
+    loaded torch, still has none of it in memory (the other views compute in the workers)."""
+    app = inside(page, app_server.url, "Threshold and sigmoid")
+    charts(app)
+    click(app, app.locator(PANEL).get_by_role("radio", name="One SGD step", exact=True))
+    expect(app.locator(PANEL).get_by_text("Epoch 4, batch 1 of 49")).to_be_visible()
+    click(app, app.locator(PANEL).get_by_role("button", name="Next batch"))
+    expect(app.locator(PANEL).get_by_text("Epoch 4, batch 2 of 49")).to_be_visible()
+    assert errors_on_page(app) == []
+    assert "libtorch" not in open(f"/proc/{app_server.pid}/maps").read()

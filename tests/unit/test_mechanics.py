@@ -22,6 +22,16 @@ from digitviz.models import initial_params
 TOL = 1e-6
 
 
+def torch_outputs(params, x):
+    """The reference raw outputs: the lesson's `xb@weights + bias` in torch, (n,)."""
+    return (x @ torch.from_numpy(np.array(params["weights"])) + torch.from_numpy(np.array(params["bias"])))[:, 0]
+
+
+def test_raw_outputs_are_the_lessons_model(data, trained):
+    np.testing.assert_allclose(raw_outputs(trained.params, data.valid_x), torch_outputs(trained.params, data.valid_x),
+                               atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def trained(data):
     """Params after 3 epochs of the lesson's settings: far enough from the start that every number is lively."""
@@ -51,7 +61,7 @@ def test_histograms_count_every_validation_image_by_its_digit(data, trained):
 def test_threshold_zero_is_the_engines_accuracy_and_moving_it_changes_it(data, trained):
     at_zero = threshold_view(trained.params, data, 0.0).accuracy
     assert at_zero == pytest.approx(trained.valid_acc, abs=TOL)  # the record's batch_accuracy, sigmoid > 0.5
-    z = raw_outputs(trained.params, data.valid_x)
+    z = torch_outputs(trained.params, data.valid_x)
     assert at_zero == pytest.approx(batch_accuracy(z[:, None], data.valid_y).item(), abs=TOL)
     far = threshold_view(trained.params, data, float(z.max()) + 1).accuracy  # everything called the second digit
     assert far == pytest.approx(1028 / 2038)
@@ -110,7 +120,7 @@ def test_the_weight_sweep_measures_the_real_model(data, trained):
     for i in (0, 57, now, 333, len(sweep.values) - 1):  # the model itself, with the one weight set to each value
         params = {k: np.array(v) for k, v in trained.params.items()}
         params["weights"][pixel, 0] = sweep.values[i]
-        z = raw_outputs(params, data.train_x)[:, None]
+        z = torch_outputs(params, data.train_x)[:, None]
         assert sweep.loss[i] == pytest.approx(mnist_loss(z, data.train_y).item(), abs=1e-5)
         assert sweep.accuracy[i] == pytest.approx(batch_accuracy(z, data.train_y).item(), abs=1e-5)
     weights = torch.tensor(np.array(trained.params["weights"]), requires_grad=True)

@@ -168,7 +168,7 @@ def kept(name, key, compute):
 def threshold_ui(subject, run, server):
     """Histograms of raw outputs with a draggable threshold; the sigmoid beside them."""
     first, second = subject.digits
-    data = resources.lesson_tensors(subject.digits)
+    data, _ = resources.lesson_data(subject.digits)
     after = st.toggle("After the sigmoid", key="threshold-after",
                       help="Off: the outputs as the model gives them. On: the same outputs through the sigmoid.")
     view = mechanics.threshold_view(subject.params, data)
@@ -199,7 +199,7 @@ def threshold_ui(subject, run, server):
 
 def sgd_step_ui(subject, run, server):
     """Step through the batches one at a time: the batch, its ledger, the gradient and the step."""
-    data = resources.lesson_tensors(subject.digits)
+    data, _ = resources.lesson_data(subject.digits)
     config, n = subject.config, len(data.train_x)
     forget = st.toggle("Forget `p.grad.zero_()`", key="sgd-forget",
                        help="Leave out the last line of the loop: each batch's gradient is added to the last ones'.")
