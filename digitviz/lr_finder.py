@@ -7,16 +7,12 @@ debiased), trimmed as `Learner.lr_find` trims them, and handed to fastai's own s
 
 The lesson's batches are not shuffled (all 3s, then all 7s), so the loss jumps when the first batch of 7s arrives,
 whatever the learning rate: the finder then stops early and its suggestions mean little. The page says so.
+
+The page imports this module for its names (it sends `lr_find` to a worker), and its server loads no torch: torch is
+imported where the finder runs.
 """
 import math
 from dataclasses import dataclass, field
-
-import torch
-
-from digitviz.data import as_tensors
-from digitviz.engine import tensor_order
-from digitviz.losses import LOSS_FUNCS, loss_grad, signed_targets
-from digitviz.models import SCRATCH_MODELS, Linear, initial_params
 
 SUGGESTIONS = ("valley", "minimum", "steep", "slide")  # fastai's SuggestionMethod, in its own order
 SMOOTHING = 0.98  # fastai's Recorder(beta=0.98)
@@ -44,6 +40,12 @@ def lr_find(config, data, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
 
 def sweep(config, data, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
     """(lrs, smoothed losses): SGD one batch at a time with an exponentially growing learning rate."""
+    import torch
+
+    from digitviz.data import as_tensors
+    from digitviz.engine import tensor_order
+    from digitviz.losses import LOSS_FUNCS, loss_grad, signed_targets
+    from digitviz.models import SCRATCH_MODELS, Linear, initial_params
     data = as_tensors(data)  # a worker holds the digits as NumPy arrays
     model = SCRATCH_MODELS.get(config.model, Linear)(initial_params(config))  # fresh: the run's own stay put
     loss_func, bs, n = LOSS_FUNCS[config.loss], config.batch_size, len(data.train_x)
@@ -71,6 +73,7 @@ def sweep(config, data, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
 
 def trimmed(lrs, losses, num_it=100):
     """Learner.lr_find's trimming: drop the first tenth and the last 5 steps, and everything from the first NaN."""
+    import torch
     lrs, losses = torch.tensor(lrs[num_it // 10:-5]), torch.tensor(losses[num_it // 10:-5])
     nan_idxs = torch.nonzero(torch.isnan(losses.view(-1)))
     if len(nan_idxs) > 0:

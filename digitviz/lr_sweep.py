@@ -13,7 +13,6 @@ import math
 
 from digitviz import runs
 from digitviz.blocks import block_rows, carpool_key
-from digitviz.carpool import train_carpool
 from digitviz.settings import LEARNING_RATES, nearest
 from digitviz.workers import TrainingError, Waiting
 
@@ -55,6 +54,7 @@ def lr_sweep(configs, digits, history, trainer, train_size, done=None, waiting=N
 
 def sweep_records(configs, data):
     """Each config's records, all trained as one carpool (in a worker: digitviz.training.Trainer.call)."""
+    from digitviz.carpool import train_carpool  # the kernel (numba): a worker's, not the page server's
     trained = [[] for _ in configs]
     for i, record in train_carpool(configs, data):
         trained[i].append(record)

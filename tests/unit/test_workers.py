@@ -306,7 +306,9 @@ def test_a_new_worker_has_the_lessons_digits_already(data):
 
 def test_a_worker_trains_the_kernels_models_without_torch_and_loads_it_for_the_rest(data):
     """torch takes a worker about 2 s to import, so its fork server leaves it out: runs of the kernel's models (a
-    shuffled one, the two-layer net's, a sweep's carpool) never load it, and what needs it loads it, on one thread."""
+    shuffled one, the two-layer net's, a sweep's carpool) and the Inside SGD views never load it, and what needs it
+    (the lr finder, fastai's Learner) loads it, on one thread."""
+    from digitviz.lr_finder import sweep
     from digitviz.lr_sweep import sweep_records
     from digitviz.mechanics import steepest_pixel
     pool = TrainingPool(1)
@@ -318,9 +320,11 @@ def test_a_worker_trains_the_kernels_models_without_torch_and_loads_it_for_the_r
         swept = pool.call(sweep_records, LESSON_DIGITS, {"configs": [TrainConfig(epochs=1, lr=lr) for lr in (1, 2)]})
         assert [r[0].valid_acc for r in swept] == [next(train(TrainConfig(epochs=1, lr=lr), data)).valid_acc
                                                    for lr in (1, 2)]
-        assert pool.call(torch_threads, LESSON_DIGITS, {}) is None
         params = dict(next(train(TrainConfig(epochs=1), data)).params)
         assert pool.call(steepest_pixel, LESSON_DIGITS, {"params": params}) == steepest_pixel(params, data)
+        assert pool.call(torch_threads, LESSON_DIGITS, {}) is None
+        assert pool.call(sweep, LESSON_DIGITS, {"config": TrainConfig(), "num_it": 5}) == sweep(TrainConfig(), data,
+                                                                                                num_it=5)
         assert pool.call(torch_threads, LESSON_DIGITS, {}) == 1
     finally:
         pool.close()
