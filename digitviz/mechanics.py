@@ -20,7 +20,7 @@ SPANS = (0.1, 1.0, 10.0)
 
 def raw_outputs(params, x):
     """The lesson's linear1, `xb@weights + bias`, in float32: the model's raw outputs before any sigmoid, (n, 784) ->
-    (n,). Summed as NumPy sums, so within about 1e-6 of the kernel's (digitviz.kernel) but not always its bits."""
+    (n,). Summed as NumPy sums them, so not always the kernel's bits (digitviz.kernel): the tests allow 1e-5."""
     w = np.asarray(params["weights"], np.float32)[:, 0]
     return np.asarray(x, np.float32) @ w + np.float32(np.asarray(params["bias"])[0])
 

@@ -194,7 +194,7 @@ def _outcome(generator, each):
 # What runs in a worker. The pool above runs in the page server's process, which loads neither torch nor numba; so
 # the carpool (the numba kernel) is imported where a worker uses it, and the fork server has imported it already
 # (digitviz.forkserver_preload): in a worker that import is a lookup. The kernel's models train without torch, and a
-# worker loads torch (about 2 s) only for what needs it: fastai's Learner and the lr finder.
+# worker loads torch (1.3-1.4 s here) only for what needs it: fastai's Learner and the lr finder.
 
 @lru_cache(maxsize=4)
 def _worker_data(digits):
